@@ -1,0 +1,212 @@
+"""The ``smoacs`` command line: small subcommands that return exit codes (0 ok, 2 bad input)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(help="SMOACS crystal discovery.", no_args_is_help=True, add_completion=False)
+console = Console(stderr=True)
+
+BAD_INPUT = 2
+
+
+@app.callback()
+def _commands() -> None:
+    """SMOACS crystal discovery: optimize crystals through pretrained property models."""
+
+
+class TemplateKind(str, Enum):
+    perovskite = "perovskite"
+    perovskite3x3x3 = "perovskite3x3x3"
+
+
+class BandGapFidelity(str, Enum):
+    pbe = "pbe"
+    gllb_sc = "gllb-sc"
+    hse = "hse"
+    scan = "scan"
+
+
+def _split(elements: str | None) -> list[str] | None:
+    return [e.strip() for e in elements.split(",") if e.strip()] if elements else None
+
+
+def _load_config(config_file: Path | None, mode: str, overrides: dict):
+    from smoacs_core.config import OptimizationConfig
+
+    if config_file is None:
+        return OptimizationConfig.preset(mode, **overrides)
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{config_file}: configuration file not found")
+    data = yaml.safe_load(config_file.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{config_file}: expected a mapping of configuration fields")
+    return OptimizationConfig.model_validate({**data, **overrides})
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: no CUDA device is available on this machine (use --device cpu)")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise ValueError(f"--device {device}: expected 'cpu' or 'cuda'")
+
+
+@app.command()
+def optimize(
+    out: Annotated[Path, typer.Option("--out", help="Output directory (must not already hold results).")],
+    template: Annotated[
+        TemplateKind | None, typer.Option("--template", help="Generate random perovskite templates.")
+    ] = None,
+    input_path: Annotated[
+        Path | None, typer.Option("--input", help="Initial structures: a CIF/POSCAR/extxyz file or a directory.")
+    ] = None,
+    n: Annotated[
+        int | None,
+        typer.Option("--n", min=1, help="Number of templates (default 16), or of input structures to sample."),
+    ] = None,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Optimization steps (default 200).")] = None,
+    target_bandgap: Annotated[float, typer.Option("--target-bandgap", help="Target band gap (eV).")] = 1.5,
+    margin: Annotated[float, typer.Option("--margin", min=0.0, help="Accepted band-gap margin (eV).")] = 0.2,
+    formation_weight: Annotated[
+        float, typer.Option("--lambda", min=0.0, help="Weight of the formation-energy loss.")
+    ] = 1.0,
+    fidelity: Annotated[
+        BandGapFidelity, typer.Option("--bandgap-fidelity", help="Band-gap model fidelity.")
+    ] = BandGapFidelity.pbe,
+    include_elements: Annotated[
+        str | None, typer.Option("--include-elements", help="Comma-separated elements allowed (default: all).")
+    ] = None,
+    exclude_elements: Annotated[
+        str | None, typer.Option("--exclude-elements", help="Comma-separated elements never placed.")
+    ] = None,
+    reference: Annotated[
+        Path | None, typer.Option("--reference", help="CSV (or directory of CSVs) of known formulas for novelty.")
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config", help="YAML OptimizationConfig; target and mode flags are then ignored."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (templates, sampling, torch).")] = 0,
+    device: Annotated[str, typer.Option("--device", help="'cpu' or 'cuda'.")] = "cpu",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace results already in --out.")] = False,
+) -> None:
+    """Optimize crystals toward a band gap with low formation energy (SMOACS) and write every result."""
+    arguments = dict(locals())
+    from smoacs_core.run_output import OutputExistsError
+    from smoacs_core.structure_io import StructureInputError
+
+    try:
+        _optimize(**arguments)
+    except (
+        ValueError,
+        KeyError,
+        FileNotFoundError,
+        ConnectionError,
+        OutputExistsError,
+        StructureInputError,
+        ValidationError,
+    ) as error:
+        console.print(f"[bold red]error:[/bold red] {error}")
+        raise typer.Exit(BAD_INPUT) from error
+
+
+def _optimize(
+    out, template, input_path, n, steps, target_bandgap, margin, formation_weight, fidelity, include_elements,
+    exclude_elements, reference, config_file, seed, device, overwrite,
+) -> None:
+    import torch
+
+    from smoacs_core.optimizer import build_vocabulary
+    from smoacs_core.reference import known_formulas
+    from smoacs_core.run import load_predictors, run_optimization
+    from smoacs_core.run_output import prepare_output_dir, write_results
+    from smoacs_core.settings import SmoacsSettings
+    from smoacs_core.structure_io import read_structures
+    from smoacs_core.targets import PropertyTarget
+    from smoacs_core.templates import perovskite_templates, structure_templates
+
+    if template is not None and input_path is not None:
+        raise ValueError("--template and --input exclude each other: generate templates or read structures")
+    _check_device(device)
+    mode = "free" if input_path is not None else (template or TemplateKind.perovskite).value
+    overrides: dict = {"seed": seed, "device": device}
+    if steps is not None:
+        overrides["steps"] = steps
+    if config_file is None:
+        overrides["targets"] = [
+            PropertyTarget.band_gap(target_bandgap, margin, predictor=f"megnet-bandgap-{fidelity.value}"),
+            PropertyTarget.formation_energy(weight=formation_weight),
+        ]
+        overrides["include_elements"] = _split(include_elements)
+        overrides["exclude_elements"] = _split(exclude_elements) or []
+    config = _load_config(config_file, mode, overrides)
+    known = known_formulas(reference) if reference is not None else None
+    settings = SmoacsSettings()
+    if settings.num_threads:
+        torch.set_num_threads(settings.num_threads)
+    out = prepare_output_dir(out, overwrite)
+
+    predictors = load_predictors(config, settings)
+    if input_path is not None:
+        labelled = read_structures(input_path)
+        if n is not None and n < len(labelled):
+            chosen = np.random.default_rng(seed).choice(len(labelled), size=n, replace=False)
+            labelled = [labelled[i] for i in sorted(chosen)]
+        vocabulary = build_vocabulary(predictors, config)
+        templates = structure_templates(
+            [s for _, s in labelled], [label for label, _ in labelled], vocabulary, config.max_patterns
+        )
+    else:
+        templates = perovskite_templates(
+            n or 16, config.supercell_repeat, config.constraints.length_range, seed=seed
+        )
+
+    with Progress(
+        TextColumn("[bold]SMOACS"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"), console=console,
+    ) as progress:
+        task = progress.add_task("", total=config.steps)
+
+        def on_step(record) -> None:
+            met = ", ".join(f"{k} {v:.2f}" for k, v in record.soft_success.items())
+            progress.update(task, advance=1, description=f"loss {record.loss:.3f} | in target: {met}")
+
+        outcome = run_optimization(
+            templates, config, predictors, known, str(reference) if reference else None, on_step=on_step
+        )
+    write_results(out, outcome.result, outcome.table, outcome.summary)
+    _print_summary(outcome.summary, out)
+
+
+def _print_summary(summary: dict, out: Path) -> None:
+    table = Table(title=f"{summary['n_samples']} candidates -> {out}")
+    table.add_column("criterion")
+    table.add_column("rate", justify="right")
+    table.add_row("[bold]success", f"[bold]{summary['success_rate']:.3f}")
+    for name, rate in summary["rates"].items():
+        table.add_row(name, f"{rate:.3f}")
+    for name in ("unique_rate", "unique_rate_in_success", "unique_novel_rate_in_success"):
+        value = summary[name]
+        table.add_row(name, "n/a" if value is None else f"{value:.3f}")
+    Console().print(table)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Typed, validated configuration of one SMOACS optimization, with the paper's presets.
+
+Presets (paper A.6-A.8, the Crystalformer settings, which the MEGNet predictors follow best):
+
+=================  =======  ======  ============  =========  ========  ==========
+mode               lattice  coords  types/pattern rebuilds   lengths   coordinates
+=================  =======  ======  ============  =========  ========  ==========
+free               0.01     0.02    6.0           32         2-10 A    free, angles 30-150
+perovskite         0.01     0.02    6.0           46         2-10 A    ideal +- 0.15, angles 90
+perovskite3x3x3    0.003    0.005   2.0           41         6-30 A    ideal +- 0.05, angles 90
+=================  =======  ======  ============  =========  ========  ==========
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from smoacs_core.targets import PropertyTarget, ToleranceFactorTarget
+
+Mode = Literal["free", "perovskite", "perovskite3x3x3"]
+
+
+class GeometryConstraints(BaseModel):
+    """Box constraints applied after every optimizer step (paper A.4, 3.3, A.8)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    length_range: tuple[float, float] = Field(default=(2.0, 10.0), description="Lattice lengths a, b, c (A).")
+    angle_range: tuple[float, float] = Field(default=(30.0, 150.0), description="Lattice angles (degrees).")
+    optimize_angles: bool = Field(default=True, description="False keeps the template's angles (perovskites).")
+    coord_tolerance: float | None = Field(
+        default=None,
+        description="Max periodic deviation of each fractional coordinate from the template's ideal site; "
+        "None leaves coordinates free.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> GeometryConstraints:
+        low, high = self.length_range
+        if not 0 < low <= high:
+            raise ValueError(f"length_range {self.length_range}: need 0 < low <= high")
+        low, high = self.angle_range
+        if not 0 < low <= high < 180:
+            raise ValueError(f"angle_range {self.angle_range}: need 0 < low <= high < 180")
+        if self.coord_tolerance is not None and not 0 <= self.coord_tolerance <= 0.5:
+            raise ValueError(f"coord_tolerance {self.coord_tolerance}: need 0 <= eps <= 0.5")
+        return self
+
+
+class LearningRates(BaseModel):
+    """Adam learning rates per parameter group (eq. 12), decayed on a cosine schedule.
+
+    The lattice rate applies to lengths divided by 10 (0.01 moves a length by at most ~0.1 A per step) and
+    to angles in radians.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lattice: float = Field(default=0.01, ge=0)
+    coords: float = Field(default=0.02, ge=0)
+    types: float = Field(default=6.0, ge=0)
+    pattern: float = Field(default=6.0, ge=0)
+
+
+class OptimizationConfig(BaseModel):
+    """Everything that decides the outcome of one SMOACS optimization."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Mode = Field(default="perovskite", description="free crystals, perovskite ABX3, or 3x3x3 supercells.")
+    steps: int = Field(default=200, ge=1, description="Optimization steps (paper: 200).")
+    learning_rates: LearningRates = Field(default_factory=LearningRates)
+    temperature_start: float = Field(default=0.01, gt=0, description="Softmax temperature at the first step.")
+    temperature_end: float = Field(default=0.0001, gt=0, description="Softmax temperature at the last step.")
+    graph_rebuilds: int = Field(default=46, ge=0, description="Neighbour-graph rebuilds on the sine schedule.")
+    constraints: GeometryConstraints = Field(default_factory=GeometryConstraints)
+    targets: list[PropertyTarget] = Field(
+        default_factory=lambda: [PropertyTarget.band_gap(1.5, 0.2), PropertyTarget.formation_energy()],
+        description="Properties to optimize and judge.",
+    )
+    tolerance: ToleranceFactorTarget | None = Field(
+        default_factory=ToleranceFactorTarget, description="Tolerance-factor loss (perovskite modes only)."
+    )
+    include_elements: list[str] | None = Field(default=None, description="Only these elements may be placed.")
+    exclude_elements: list[str] = Field(default_factory=list, description="Elements never placed.")
+    max_patterns: int = Field(default=10, ge=1, description="Oxidation patterns per free crystal (paper A.11).")
+    seed: int = Field(default=0, description="Seeds templates and torch.")
+    device: str = Field(default="cpu", description="'cpu' or 'cuda'.")
+
+    @model_validator(mode="after")
+    def _check(self) -> OptimizationConfig:
+        if not self.targets:
+            raise ValueError("targets: at least one property target is needed")
+        names = [t.name for t in self.targets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"targets: duplicate target names {names}")
+        if self.tolerance is not None and self.mode == "free":
+            raise ValueError("tolerance: the tolerance factor needs a perovskite mode")
+        return self
+
+    @property
+    def is_perovskite(self) -> bool:
+        return self.mode != "free"
+
+    @property
+    def supercell_repeat(self) -> int:
+        return 3 if self.mode == "perovskite3x3x3" else 1
+
+    @classmethod
+    def preset(cls, mode: Mode, **overrides) -> OptimizationConfig:
+        """The paper's settings for ``mode``; keyword arguments override any field."""
+        presets: dict[str, dict] = {
+            "free": dict(
+                graph_rebuilds=32,
+                constraints=GeometryConstraints(),
+                tolerance=None,
+            ),
+            "perovskite": dict(
+                graph_rebuilds=46,
+                constraints=GeometryConstraints(optimize_angles=False, coord_tolerance=0.15),
+            ),
+            "perovskite3x3x3": dict(
+                graph_rebuilds=41,
+                learning_rates=LearningRates(lattice=0.003, coords=0.005, types=2.0, pattern=2.0),
+                constraints=GeometryConstraints(
+                    length_range=(6.0, 30.0), optimize_angles=False, coord_tolerance=0.05
+                ),
+            ),
+        }
+        return cls(mode=mode, **{**presets[mode], **overrides})

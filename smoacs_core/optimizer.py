@@ -1,0 +1,185 @@
+"""The SMOACS loop: Adam on lattice, coordinates, atom-type and pattern logits through frozen predictors.
+
+Each step: build the soft crystals at the current temperature, predict every target property on the current
+(possibly stale) neighbour graphs, sum the per-crystal losses, step Adam with per-group learning rates on a
+cosine decay, project back into the constraint boxes. Graphs are rebuilt on a sine schedule. A crystal whose
+loss is not finite (e.g. a cell with no neighbour within a model's cutoff) contributes nothing and its
+gradients are zeroed, so it cannot poison the rest of the batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from smoacs_core.config import OptimizationConfig
+from smoacs_core.crystal import CrystalTemplate, DifferentiableCrystals, DiscreteCrystal
+from smoacs_core.graph import NeighborGraph, build_neighbor_graph
+from smoacs_core.predictors.base import PropertyPredictor
+from smoacs_core.schedules import rebuild_steps, temperature
+from smoacs_core.targets import tolerance_factor
+from smoacs_core.vocabulary import ElementVocabulary
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What one step looked like (soft crystals, graphs as used in that step)."""
+
+    step: int
+    temperature: float
+    loss: float
+    finite_fraction: float
+    graph_rebuilt: bool
+    seconds: float
+    mean_predictions: dict[str, float]
+    soft_success: dict[str, float]
+
+
+@dataclass
+class OptimizationResult:
+    """Final discrete crystals and the optimization history."""
+
+    templates: list[CrystalTemplate]
+    crystals: list[DiscreteCrystal]
+    history: list[StepRecord] = field(default_factory=list)
+    seconds: float = 0.0
+    graph_seconds: float = 0.0
+
+
+def build_vocabulary(predictors: Mapping[str, PropertyPredictor], config: OptimizationConfig) -> ElementVocabulary:
+    """Elements every predictor knows, filtered by the configuration (radii required for perovskites)."""
+    return ElementVocabulary.build(
+        [p.supported_elements for p in predictors.values()],
+        include=config.include_elements,
+        exclude=config.exclude_elements,
+        require_ionic_radius=config.tolerance is not None,
+    )
+
+
+def _check_predictors(predictors: Mapping[str, PropertyPredictor], config: OptimizationConfig) -> None:
+    missing = sorted({t.predictor for t in config.targets} - set(predictors))
+    if missing:
+        raise KeyError(f"no predictor loaded for target(s) using {missing}")
+
+
+def _perovskite_tolerance(crystals: DifferentiableCrystals, site_radii: torch.Tensor) -> torch.Tensor:
+    """(B,) tolerance factor from mean A, B and X radii per crystal (X averaged over its sites, paper A.7)."""
+    roles = [role for template in crystals.templates for role in (template.site_roles or ())]
+    if len(roles) != len(site_radii):
+        raise ValueError("tolerance factor needs perovskite templates with site roles")
+    by_role = {}
+    for role in "ABX":
+        selector = torch.tensor([r == role for r in roles], device=site_radii.device)
+        index = crystals.site_crystal[selector]
+        total = torch.zeros(crystals.num_crystals, dtype=site_radii.dtype, device=site_radii.device)
+        count = torch.bincount(index, minlength=crystals.num_crystals).to(site_radii.dtype)
+        by_role[role] = total.index_add(0, index, site_radii[selector]) / count
+    return tolerance_factor(by_role["A"], by_role["B"], by_role["X"])
+
+
+def optimize(
+    templates: Sequence[CrystalTemplate],
+    predictors: Mapping[str, PropertyPredictor],
+    config: OptimizationConfig,
+    vocabulary: ElementVocabulary | None = None,
+    on_step: Callable[[StepRecord], None] | None = None,
+) -> OptimizationResult:
+    """Optimize ``templates`` toward ``config.targets``; returns one-hot, charge-neutral crystals.
+
+    Args:
+        templates: initial crystals with their oxidation patterns.
+        predictors: frozen property models by name (every target's ``predictor`` must be present).
+        config: steps, learning rates, temperatures, constraints, targets.
+        vocabulary: elements to place; by default from the predictors and the configuration.
+        on_step: called after every step (progress bars, live monitoring).
+    """
+    _check_predictors(predictors, config)
+    torch.manual_seed(config.seed)
+    device = torch.device(config.device)
+    vocabulary = vocabulary or build_vocabulary(predictors, config)
+    for predictor in predictors.values():
+        predictor.to(device)
+    crystals = DifferentiableCrystals(templates, vocabulary, config.constraints, device=device)
+    rates = config.learning_rates
+    groups = [
+        {"params": [crystals.scaled_lengths, crystals.angles], "lr": rates.lattice},
+        {"params": [crystals.frac_coords], "lr": rates.coords},
+        {"params": [crystals.type_logits], "lr": rates.types},
+        {"params": [crystals.pattern_logits], "lr": rates.pattern},
+    ]
+    groups = [
+        {**g, "params": [p for p in g["params"] if p.requires_grad]} for g in groups
+    ]
+    adam = torch.optim.Adam([g for g in groups if g["params"]])
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(adam, T_max=config.steps)
+    rebuild_at = set(rebuild_steps(config.steps, config.graph_rebuilds))
+    cutoffs = sorted({p.cutoff for p in predictors.values()})
+    graphs: dict[float, NeighborGraph] = {}
+    result = OptimizationResult(templates=list(templates), crystals=[])
+    start = time.perf_counter()
+
+    for step in range(config.steps):
+        step_start = time.perf_counter()
+        temp = temperature(step, config.steps, config.temperature_start, config.temperature_end)
+        rebuilt = step == 0 or step in rebuild_at
+        if rebuilt:
+            graph_start = time.perf_counter()
+            with torch.no_grad():
+                lattices, frac = crystals.lattices(), crystals.wrapped_frac_coords()
+            graphs = {c: build_neighbor_graph(lattices, frac, crystals.site_crystal, c) for c in cutoffs}
+            result.graph_seconds += time.perf_counter() - graph_start
+
+        batch, per_pattern, site_weights = crystals.soft_batch(temp)
+        predictions = {
+            target.name: predictors[target.predictor](batch, graphs[predictors[target.predictor].cutoff])
+            for target in config.targets
+        }
+        losses = sum(t.loss(predictions[t.name]) for t in config.targets)
+        if config.tolerance is not None:
+            tolerance = _perovskite_tolerance(crystals, crystals.expected_site_radii(per_pattern, site_weights))
+            losses = losses + config.tolerance.loss(tolerance)
+        finite = torch.isfinite(losses)
+        total = torch.where(finite, losses, torch.zeros_like(losses)).sum()
+
+        adam.zero_grad(set_to_none=False)
+        total.backward()
+        for parameter in crystals.parameters():
+            if parameter.grad is not None:
+                parameter.grad.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
+        adam.step()
+        schedule.step()
+        crystals.project_()
+
+        record = _record(step, temp, losses, finite, rebuilt, step_start, predictions, config)
+        result.history.append(record)
+        if on_step is not None:
+            on_step(record)
+
+    result.crystals = crystals.discretize(config.temperature_end)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _record(step, temp, losses, finite, rebuilt, step_start, predictions, config) -> StepRecord:
+    finite_count = int(finite.sum())
+    losses = losses.detach()
+    with torch.no_grad():
+        means, rates = {}, {}
+        for target in config.targets:
+            values = predictions[target.name].detach().cpu().double().numpy()
+            ok = torch.isfinite(predictions[target.name]).cpu().numpy()
+            means[target.name] = float(values[ok].mean()) if ok.any() else float("nan")
+            rates[target.name] = float(target.satisfied(values).mean())
+    return StepRecord(
+        step=step,
+        temperature=temp,
+        loss=float(losses[finite].mean()) if finite_count else float("nan"),
+        finite_fraction=finite_count / len(losses),
+        graph_rebuilt=rebuilt,
+        seconds=time.perf_counter() - step_start,
+        mean_predictions=means,
+        soft_success=rates,
+    )

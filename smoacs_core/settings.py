@@ -1,0 +1,72 @@
+"""Machine-specific settings: where models, data and results live, and which device to use.
+
+One pydantic-settings class, read from environment variables prefixed ``SMOACS_`` and, optionally, from a
+YAML file named by ``SMOACS_CONFIG_FILE`` (environment wins over the file). Scientific choices
+(targets, learning rates, ...) do not belong here: they live in the typed run configurations.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+_CONFIG_FILE_ENV = "SMOACS_CONFIG_FILE"
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by ``SMOACS_CONFIG_FILE``, if any."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get(_CONFIG_FILE_ENV)
+        if not path:
+            return {}
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise FileNotFoundError(f"{_CONFIG_FILE_ENV}={path} does not name a readable file")
+        content = yaml.safe_load(file.read_text()) or {}
+        if not isinstance(content, dict):
+            raise ValueError(f"{path}: expected a mapping of setting names to values")
+        return content
+
+
+class SmoacsSettings(BaseSettings):
+    """Where things are on this machine."""
+
+    model_config = SettingsConfigDict(env_prefix="SMOACS_", extra="forbid")
+
+    model_dir: Path | None = Field(
+        default=None,
+        description="Directory holding pretrained matgl checkpoints as <model name>/{model.json,model.pt,state.pt}. "
+        "When unset, checkpoints are downloaded from their published location into cache_dir.",
+    )
+    cache_dir: Path = Field(
+        default=Path("~/.cache/smoacs").expanduser(),
+        description="Where downloaded models and data sets are kept between runs.",
+    )
+    data_dir: Path | None = Field(
+        default=None, description="Directory holding reference data sets (MP-20 subset, Perov-5, ...)."
+    )
+    results_dir: Path = Field(default=Path("results"), description="Default output directory of runs.")
+    device: str = Field(default="cpu", description="torch device for optimization: 'cpu' or 'cuda'.")
+    num_threads: int | None = Field(
+        default=None, ge=1, description="torch intra-op threads; torch's own default when unset."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _YamlSource(settings_cls)

@@ -1,0 +1,120 @@
+"""What a run optimizes for: property targets and the perovskite tolerance factor (paper eq. 13-17).
+
+A target is a range (hinge loss ``max(0, |y - y_hat| - h)`` with centre y and margin h) or a direction
+("minimize"/"maximize", loss ``+-y_hat``) with an optional success threshold; each has a weight (the
+paper's lambda for formation energy). Success is judged on values clipped at ``clip_min`` (band gaps below
+zero mean zero); losses use the raw prediction so gradients do not vanish.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class PropertyTarget(BaseModel):
+    """One property to steer, predicted by a named predictor."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="Property label used in results, e.g. 'band_gap'.")
+    predictor: str = Field(description="Predictor that computes it, e.g. 'megnet-bandgap-pbe'.")
+    goal: Literal["range", "minimize", "maximize"] = Field(description="Hit a range, or push down or up.")
+    low: float | None = Field(default=None, description="Lower bound of the target range (goal 'range').")
+    high: float | None = Field(default=None, description="Upper bound of the target range (goal 'range').")
+    threshold: float | None = Field(
+        default=None,
+        description="Success bound for 'minimize' (value below it) or 'maximize' (value above it); "
+        "without it every value counts as success.",
+    )
+    weight: float = Field(default=1.0, gt=0, description="Weight of this loss term (lambda).")
+    clip_min: float | None = Field(
+        default=None, description="Values are clipped at this floor when judging success (0 for band gaps)."
+    )
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> PropertyTarget:
+        if self.goal == "range":
+            if self.low is None or self.high is None:
+                raise ValueError(f"target '{self.name}': a range needs both low and high")
+            if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.low > self.high:
+                raise ValueError(f"target '{self.name}': impossible range [{self.low}, {self.high}]")
+            if self.clip_min is not None and self.high < self.clip_min:
+                raise ValueError(f"target '{self.name}': range [{self.low}, {self.high}] lies below {self.clip_min}")
+        elif self.low is not None or self.high is not None:
+            raise ValueError(f"target '{self.name}': low/high only apply to goal 'range'")
+        return self
+
+    @classmethod
+    def band_gap(
+        cls, center: float, margin: float, predictor: str = "megnet-bandgap-pbe", weight: float = 1.0
+    ) -> PropertyTarget:
+        """The paper's band-gap target y +- h (eV)."""
+        if margin < 0:
+            raise ValueError(f"band-gap margin must be >= 0, got {margin}")
+        return cls(
+            name="band_gap",
+            predictor=predictor,
+            goal="range",
+            low=center - margin,
+            high=center + margin,
+            weight=weight,
+            clip_min=0.0,
+        )
+
+    @classmethod
+    def formation_energy(
+        cls, weight: float = 1.0, threshold: float = -0.5, predictor: str = "megnet-eform"
+    ) -> PropertyTarget:
+        """The paper's formation-energy term: minimize, success below -0.5 eV/atom."""
+        return cls(name="formation_energy", predictor=predictor, goal="minimize", threshold=threshold, weight=weight)
+
+    def loss(self, prediction: torch.Tensor) -> torch.Tensor:
+        """Per-crystal loss, weighted."""
+        if self.goal == "range":
+            center, margin = (self.low + self.high) / 2, (self.high - self.low) / 2
+            term = torch.relu(torch.abs(prediction - center) - margin)
+        elif self.goal == "minimize":
+            term = prediction
+        else:
+            term = -prediction
+        return self.weight * term
+
+    def satisfied(self, values: np.ndarray) -> np.ndarray:
+        """Per-crystal success of this target (NaN predictions fail)."""
+        values = np.asarray(values, dtype=float)
+        if self.clip_min is not None:
+            values = np.maximum(values, self.clip_min)
+        with np.errstate(invalid="ignore"):
+            if self.goal == "range":
+                return (values >= self.low) & (values <= self.high)
+            if self.threshold is None:
+                return np.isfinite(values)
+            return values < self.threshold if self.goal == "minimize" else values > self.threshold
+
+
+class ToleranceFactorTarget(BaseModel):
+    """Goldschmidt tolerance factor t = (r_A + r_X) / (sqrt(2) (r_B + r_X)); loss |t - optimum| (eq. 15-16)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    optimum: float = Field(default=0.9, description="t the loss pulls towards.")
+    low: float = Field(default=0.8, description="Lowest t counted as a perovskite.")
+    high: float = Field(default=1.0, description="Highest t counted as a perovskite.")
+    weight: float = Field(default=1.0, gt=0, description="Weight of the loss term.")
+
+    def loss(self, tolerance: torch.Tensor) -> torch.Tensor:
+        return self.weight * torch.abs(tolerance - self.optimum)
+
+    def satisfied(self, tolerance: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return (np.asarray(tolerance) >= self.low) & (np.asarray(tolerance) <= self.high)
+
+
+def tolerance_factor(r_a, r_b, r_x):
+    """Goldschmidt tolerance factor; works on floats, numpy arrays and torch tensors."""
+    return (r_a + r_x) / (math.sqrt(2.0) * (r_b + r_x))

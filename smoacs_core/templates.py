@@ -1,0 +1,51 @@
+"""Initial crystals for SMOACS: perovskite templates or user structures, with their oxidation patterns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pymatgen.core import Structure
+
+from smoacs_core.crystal import CrystalTemplate
+from smoacs_core.oxidation import oxidation_patterns
+from smoacs_core.perovskite import ideal_sites, random_templates, site_patterns
+from smoacs_core.vocabulary import ElementVocabulary
+
+
+def perovskite_templates(
+    count: int, repeat: int = 1, length_range: tuple[float, float] = (2.0, 10.0), seed: int = 0
+) -> list[CrystalTemplate]:
+    """``count`` random ABX3 (super)cells with the two perovskite oxidation patterns (paper 3.3, A.7)."""
+    coords, roles = ideal_sites(repeat)
+    patterns = tuple(site_patterns(roles))
+    name = "perovskite" if repeat == 1 else f"perovskite{repeat}x{repeat}x{repeat}"
+    return [
+        CrystalTemplate(
+            structure=structure,
+            patterns=patterns,
+            label=f"{name}-template-{number}",
+            ideal_frac_coords=coords,
+            site_roles=roles,
+        )
+        for number, structure in enumerate(random_templates(count, repeat, length_range, seed))
+    ]
+
+
+def structure_templates(
+    structures: Sequence[Structure], labels: Sequence[str], vocabulary: ElementVocabulary, max_patterns: int = 10
+) -> list[CrystalTemplate]:
+    """Templates from existing crystals; patterns from each composition (paper A.11).
+
+    Raises:
+        ValueError: naming the structure, if it is disordered or has no neutral pattern that the
+            vocabulary can fill.
+    """
+    realizable = vocabulary.realizable_states()
+    templates = []
+    for structure, label in zip(structures, labels, strict=True):
+        try:
+            patterns = oxidation_patterns(structure, max_patterns=max_patterns, realizable=realizable)
+        except ValueError as error:
+            raise ValueError(f"{label}: {error}") from error
+        templates.append(CrystalTemplate(structure=structure, patterns=tuple(patterns), label=label))
+    return templates

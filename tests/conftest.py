@@ -1,0 +1,54 @@
+"""Shared fixtures: real pretrained models and real data from ../shared (override with SMOACS_MODEL_DIR/SMOACS_DATA_DIR)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+os.environ.setdefault("SMOACS_MODEL_DIR", str(SHARED / "models" / "matgl"))
+os.environ.setdefault("SMOACS_DATA_DIR", str(SHARED / "data"))
+os.environ.setdefault("SMOACS_CACHE_DIR", str(REPO / ".pytest_cache" / "smoacs"))
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    path = Path(os.environ["SMOACS_MODEL_DIR"])
+    if not path.is_dir():
+        pytest.fail(f"model directory {path} is missing: set SMOACS_MODEL_DIR to the matgl checkpoints")
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return Path(os.environ["SMOACS_DATA_DIR"])
+
+
+@pytest.fixture(scope="session")
+def predictors(model_dir):
+    """The paper's two predictors (MEGNet formation energy, MEGNet PBE band gap), loaded once."""
+    from smoacs_core.predictors import load_predictor
+
+    return {name: load_predictor(name) for name in ("megnet-eform", "megnet-bandgap-pbe")}
+
+
+@pytest.fixture(scope="session")
+def mp20_rows(data_dir) -> pd.DataFrame:
+    """Real Materials Project rows (MP-20 layout)."""
+    return pd.read_csv(data_dir / "mp_20_subset" / "test.csv")
+
+
+@pytest.fixture
+def srtio3() -> Structure:
+    return Structure(
+        Lattice.cubic(3.905),
+        ["Sr", "Ti", "O", "O", "O"],
+        [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]],
+    )
