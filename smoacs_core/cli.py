@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 app = typer.Typer(help="SMOACS crystal discovery.", no_args_is_help=True, add_completion=False)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 BAD_INPUT = 2
 
@@ -159,15 +159,22 @@ def _optimize(
     out = prepare_output_dir(out, overwrite)
 
     predictors = load_predictors(config, settings)
+    rejected_inputs: list[tuple[str, str]] = []
     if input_path is not None:
         labelled = read_structures(input_path)
         if n is not None and n < len(labelled):
             chosen = np.random.default_rng(seed).choice(len(labelled), size=n, replace=False)
             labelled = [labelled[i] for i in sorted(chosen)]
         vocabulary = build_vocabulary(predictors, config)
-        templates = structure_templates(
+        selection = structure_templates(
             [s for _, s in labelled], [label for label, _ in labelled], vocabulary, config.max_patterns
         )
+        for label, reason in selection.rejected:
+            console.print(f"[yellow]skipped[/yellow] {label}: {reason}")
+        if not selection.templates:
+            raise ValueError(f"{input_path}: none of the {len(labelled)} structures can be optimized (see above)")
+        templates = selection.templates
+        rejected_inputs = selection.rejected
     else:
         templates = perovskite_templates(
             n or 16, config.supercell_repeat, config.constraints.length_range, seed=seed
@@ -186,6 +193,7 @@ def _optimize(
         outcome = run_optimization(
             templates, config, predictors, known, str(reference) if reference else None, on_step=on_step
         )
+    outcome.summary["rejected_inputs"] = [{"label": label, "reason": reason} for label, reason in rejected_inputs]
     write_results(out, outcome.result, outcome.table, outcome.summary)
     _print_summary(outcome.summary, out)
 

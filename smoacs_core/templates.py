@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from pymatgen.core import Structure
 
@@ -31,21 +32,29 @@ def perovskite_templates(
     ]
 
 
+@dataclass
+class TemplateSelection:
+    """Usable initial crystals, and the ones left out with the reason (never silently dropped)."""
+
+    templates: list[CrystalTemplate] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+
 def structure_templates(
     structures: Sequence[Structure], labels: Sequence[str], vocabulary: ElementVocabulary, max_patterns: int = 10
-) -> list[CrystalTemplate]:
+) -> TemplateSelection:
     """Templates from existing crystals; patterns from each composition (paper A.11).
 
-    Raises:
-        ValueError: naming the structure, if it is disordered or has no neutral pattern that the
-            vocabulary can fill.
+    A structure is rejected, with its label and reason, if it is disordered or has no charge-neutral
+    pattern that the vocabulary can fill (e.g. intermetallics, noble-gas compounds).
     """
     realizable = vocabulary.realizable_states()
-    templates = []
+    selection = TemplateSelection()
     for structure, label in zip(structures, labels, strict=True):
         try:
             patterns = oxidation_patterns(structure, max_patterns=max_patterns, realizable=realizable)
         except ValueError as error:
-            raise ValueError(f"{label}: {error}") from error
-        templates.append(CrystalTemplate(structure=structure, patterns=tuple(patterns), label=label))
-    return templates
+            selection.rejected.append((label, str(error)))
+            continue
+        selection.templates.append(CrystalTemplate(structure=structure, patterns=tuple(patterns), label=label))
+    return selection

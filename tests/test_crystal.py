@@ -1,0 +1,144 @@
+"""The learnable crystal: gradients, masks, discretization and charge neutrality by construction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pymatgen.core import Structure
+
+from smoacs_core.config import GeometryConstraints
+from smoacs_core.crystal import DifferentiableCrystals
+from smoacs_core.oxidation import is_charge_neutral
+from smoacs_core.predictors import load_predictor
+from smoacs_core.templates import perovskite_templates, structure_templates
+from smoacs_core.vocabulary import ElementVocabulary
+
+
+@pytest.fixture(scope="module")
+def vocabulary(predictors):
+    return ElementVocabulary.build([p.supported_elements for p in predictors.values()])
+
+
+@pytest.fixture(scope="module")
+def mp_templates(mp20_rows, vocabulary):
+    rows = mp20_rows[mp20_rows["cif"].str.len() < 2500].head(150)
+    structures = [Structure.from_str(c, fmt="cif") for c in rows["cif"]]
+    structures = [s for s in structures if len(s) <= 20]
+    selection = structure_templates(structures, [s.formula for s in structures], vocabulary)
+    assert len(selection.templates) > 50
+    assert all("no charge-neutral" in reason for _, reason in selection.rejected)
+    return selection.templates
+
+
+def test_every_discretized_crystal_is_neutral_for_random_logits(mp_templates, vocabulary):
+    """Whatever the logits, discretization obeys one pattern's masks: neutral by construction (checked independently)."""
+    generator = torch.Generator().manual_seed(0)
+    checked = 0
+    for trial in range(5):
+        crystals = DifferentiableCrystals(mp_templates, vocabulary, GeometryConstraints())
+        with torch.no_grad():
+            crystals.type_logits.copy_(torch.randn(crystals.type_logits.shape, generator=generator) * 3)
+            crystals.pattern_logits.copy_(torch.randn(crystals.pattern_logits.shape, generator=generator) * 3)
+        for temperature in (1.0, 0.01, 0.0001):
+            for crystal in crystals.discretize(temperature):
+                assert is_charge_neutral(crystal.structure), crystal.structure.composition
+                assert sum(crystal.oxidation_states) == 0
+                checked += 1
+    assert checked > 5 * 3 * 50
+
+
+def test_supercell_discretization_is_neutral(vocabulary):
+    radius_vocabulary = ElementVocabulary(vocabulary.symbols, require_ionic_radius=True)
+    templates = perovskite_templates(3, repeat=3, length_range=(6, 30), seed=1)
+    crystals = DifferentiableCrystals(templates, radius_vocabulary, GeometryConstraints(length_range=(6, 30)))
+    with torch.no_grad():
+        crystals.type_logits.normal_(0, 3)
+    for crystal in crystals.discretize(0.01):
+        assert len(crystal.structure) == 135
+        assert is_charge_neutral(crystal.structure)
+
+
+def test_atom_distribution_respects_masks(vocabulary):
+    templates = perovskite_templates(4, seed=0)
+    crystals = DifferentiableCrystals(templates, ElementVocabulary(vocabulary.symbols, True), GeometryConstraints())
+    types, per_pattern, weights = crystals.atom_distribution(0.01)
+    torch.testing.assert_close(types.sum(-1), torch.ones(20))
+    assert (per_pattern[~crystals.masks] < 1e-12).all()
+    allowed_any = crystals.masks.any(dim=1)
+    assert (types[~allowed_any] < 1e-12).all()
+    symbols = vocabulary.symbols
+    x_site = 2  # an X site: only anions (-2 or -1) may appear
+    assert types[x_site, symbols.index("O")] > 0 and types[x_site, symbols.index("Sr")] < 1e-12
+
+
+def test_gradients_match_finite_differences(srtio3, model_dir, vocabulary):
+    """Autograd through soft types, lattice and coordinates equals central differences (float64, fixed graph)."""
+    predictor = load_predictor("megnet-eform").double()
+    template = structure_templates([srtio3], ["SrTiO3"], vocabulary).templates[0]
+    crystals = DifferentiableCrystals([template], vocabulary, GeometryConstraints(), dtype=torch.float64)
+    with torch.no_grad():
+        crystals.frac_coords.add_(torch.randn(crystals.frac_coords.shape, dtype=torch.float64) * 0.01)
+        crystals.type_logits.normal_(0, 0.01)
+    temperature = 0.01
+
+    def energy() -> torch.Tensor:
+        batch, _, _ = crystals.soft_batch(temperature)
+        return predictor(batch, graph).sum()
+
+    batch, _, _ = crystals.soft_batch(temperature)
+    graph = predictor.graph_for(batch)
+    energy().backward()
+    step = 1e-6
+    for parameter, index in (
+        (crystals.scaled_lengths, (0, 0)),
+        (crystals.frac_coords, (1, 2)),
+        (crystals.type_logits, (4, vocabulary.symbols.index("S"))),
+    ):
+        with torch.no_grad():
+            parameter[index] += step
+            plus = float(energy())
+            parameter[index] -= 2 * step
+            minus = float(energy())
+            parameter[index] += step
+        numeric = (plus - minus) / (2 * step)
+        assert float(parameter.grad[index]) == pytest.approx(numeric, rel=1e-4, abs=1e-7)
+
+
+def test_one_hot_soft_prediction_equals_discrete_prediction(srtio3, predictors, vocabulary):
+    """At low temperature the soft crystal is one-hot and predicts what the discrete structure predicts."""
+    template = structure_templates([srtio3], ["SrTiO3"], vocabulary).templates[0]
+    crystals = DifferentiableCrystals([template], vocabulary, GeometryConstraints())
+    with torch.no_grad():
+        for site, symbol in enumerate(["Sr", "Ti", "O", "O", "O"]):
+            crystals.type_logits[site, vocabulary.symbols.index(symbol)] = 1.0
+    batch, _, _ = crystals.soft_batch(0.0001)
+    predictor = predictors["megnet-eform"]
+    soft = float(predictor(batch, predictor.graph_for(batch)))
+    discrete = crystals.discretize(0.0001)[0].structure
+    assert discrete.composition.reduced_formula == "SrTiO3"
+    assert soft == pytest.approx(float(predictor.predict([discrete])[0]), abs=1e-4)
+    assert soft == pytest.approx(-3.548, abs=1e-3)
+
+
+def test_projection_keeps_perovskite_geometry(vocabulary):
+    templates = perovskite_templates(6, seed=2)
+    constraints = GeometryConstraints(optimize_angles=False, coord_tolerance=0.15)
+    crystals = DifferentiableCrystals(templates, ElementVocabulary(vocabulary.symbols, True), constraints)
+    with torch.no_grad():
+        crystals.frac_coords.add_(torch.randn(crystals.frac_coords.shape))
+        crystals.scaled_lengths.mul_(5)
+    crystals.project_()
+    deviation = crystals.frac_coords - crystals.ideal_frac_coords
+    deviation -= torch.round(deviation)
+    assert float(deviation.abs().max()) <= 0.15 + 1e-6
+    assert float(crystals.lengths().max()) <= 10.0 + 1e-5
+    np.testing.assert_allclose(crystals.angles_deg().detach().numpy(), 90.0, atol=1e-4)
+    assert not crystals.angles.requires_grad
+
+
+def test_nan_lattice_is_rejected_with_its_label(srtio3, vocabulary):
+    template = structure_templates([srtio3], ["broken.cif"], vocabulary).templates[0]
+    template.structure.lattice._matrix = np.full((3, 3), np.nan)  # a corrupted lattice from some upstream tool
+    with pytest.raises(ValueError, match="broken.cif"):
+        DifferentiableCrystals([template], vocabulary, GeometryConstraints())
