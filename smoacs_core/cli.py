@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -65,7 +66,10 @@ def _check_device(device: str) -> None:
 
 @app.command()
 def optimize(
-    out: Annotated[Path, typer.Option("--out", help="Output directory (must not already hold results).")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output directory (must not already hold results); default results/optimize-<time>."),
+    ] = None,
     template: Annotated[
         TemplateKind | None, typer.Option("--template", help="Generate random perovskite templates.")
     ] = None,
@@ -156,7 +160,7 @@ def _optimize(
     settings = SmoacsSettings()
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
-    out = prepare_output_dir(out, overwrite)
+    out = prepare_output_dir(out or settings.results_dir / time.strftime("optimize-%Y%m%d-%H%M%S"), overwrite)
 
     predictors = load_predictors(config, settings)
     rejected_inputs: list[tuple[str, str]] = []
