@@ -185,14 +185,14 @@ def _optimize(
         )
 
     with Progress(
-        TextColumn("[bold]SMOACS"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("[bold]SMOACS"), BarColumn(bar_width=24), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("{task.description}"), console=console,
     ) as progress:
         task = progress.add_task("", total=config.steps)
 
         def on_step(record) -> None:
-            met = ", ".join(f"{k} {v:.2f}" for k, v in record.soft_success.items())
-            progress.update(task, advance=1, description=f"loss {record.loss:.3f} | in target: {met}")
+            met = " ".join(f"{k}={v:.2f}" for k, v in record.soft_success.items())
+            progress.update(task, advance=1, description=f"loss={record.loss:.3f} {met}")
 
         outcome = run_optimization(
             templates, config, predictors, known, str(reference) if reference else None, on_step=on_step
