@@ -52,3 +52,12 @@ def srtio3() -> Structure:
         ["Sr", "Ti", "O", "O", "O"],
         [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]],
     )
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server for the session (PostgreSQL 15 from the machine's packages)."""
+    from postgres_server import postgres_server
+
+    with postgres_server() as url:
+        yield url

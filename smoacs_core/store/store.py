@@ -1,0 +1,262 @@
+"""The results store: SQLite in the results directory by default, PostgreSQL by URL for a group or cluster.
+
+Every write is an upsert on natural keys inside one transaction, so a resumed or repeated task never
+duplicates a candidate and a crash never leaves half a batch behind. Passwords never live in configuration:
+a URL with a user but no password takes it from ``SMOACS_STORE_PASSWORD``; URLs are only ever shown with the
+password hidden.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from pymatgen.core import Structure
+from sqlalchemy import create_engine, event, select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session
+
+from smoacs_core.store.schema import (
+    Base,
+    Candidate,
+    CriterionRecord,
+    FileRecord,
+    PropertyRecord,
+    Run,
+    StageStatus,
+    StructureRecord,
+)
+
+PASSWORD_ENV = "SMOACS_STORE_PASSWORD"
+SQLITE_FILE = "smoacs.sqlite"
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used (bad URL, unreachable server); the message hides any password."""
+
+
+def default_store_url(results_dir: Path) -> str:
+    return f"sqlite:///{Path(results_dir).resolve() / SQLITE_FILE}"
+
+
+def resolve_store_url(url: str) -> URL:
+    """Parse ``url``; refuse embedded passwords; fill the password from the environment."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise StoreError(f"store URL '{url}' is not a database URL ({error})") from error
+    if parsed.password:
+        raise StoreError(
+            f"store URL {parsed.render_as_string(hide_password=True)} contains a password; "
+            f"put it in the environment variable {PASSWORD_ENV} instead"
+        )
+    if parsed.username and os.environ.get(PASSWORD_ENV):
+        parsed = parsed.set(password=os.environ[PASSWORD_ENV])
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+@dataclass(frozen=True)
+class PropertyValue:
+    stage: str
+    name: str
+    source: str
+    value: float | None
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class CandidateData:
+    """Everything known about one candidate after a stage."""
+
+    id: str
+    batch: int
+    template: str
+    formula: str
+    stage: str
+    success: bool
+    structures: Mapping[str, tuple[Structure, str | None]] = field(default_factory=dict)
+    """stage -> (structure, CIF path or None)"""
+    properties: Sequence[PropertyValue] = ()
+    criteria: Mapping[str, bool] = field(default_factory=dict)
+    """criteria at ``stage``"""
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(float(value)) else float(value)
+
+
+class ResultsStore:
+    """Query and write runs and candidates. Create with a SQLAlchemy URL (``sqlite:///...``, ``postgresql://...``)."""
+
+    def __init__(self, url: str):
+        self.url = resolve_store_url(url)
+        self.display_url = self.url.render_as_string(hide_password=True)
+        if self.url.get_backend_name() == "sqlite" and self.url.database:
+            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(self.url, pool_pre_ping=True)
+        if self.url.get_backend_name() == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(text("SELECT 1"))
+            Base.metadata.create_all(self.engine)
+        except OperationalError as error:
+            raise StoreError(f"cannot reach the results store {self.display_url}: {error.orig}") from None
+
+    def _insert(self, table):
+        return (postgresql_insert if self.url.get_backend_name() == "postgresql" else sqlite_insert)(table)
+
+    def _upsert(self, session: Session, model, rows: Iterable[dict]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        table = model.__table__
+        keys = [c.name for c in table.primary_key.columns]
+        statement = self._insert(table).values(rows)
+        updates = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys and c.name in rows[0]}
+        statement = (
+            statement.on_conflict_do_update(index_elements=keys, set_=updates)
+            if updates
+            else statement.on_conflict_do_nothing(index_elements=keys)
+        )
+        session.execute(statement)
+
+    def start_run(self, run_id: str, name: str, config: dict, provenance: dict, flow_run_id: str | None = None) -> None:
+        """Create the run, or mark an existing one (a resumption) as running again."""
+        with Session(self.engine) as session, session.begin():
+            self._upsert(
+                session,
+                Run,
+                [{"id": run_id, "name": name, "status": "running", "config": config, "provenance": provenance,
+                  "flow_run_id": flow_run_id}],
+            )
+
+    def finish_run(self, run_id: str, status: str, summary: dict | None = None) -> None:
+        with Session(self.engine) as session, session.begin():
+            run = session.get(Run, run_id)
+            if run is None:
+                raise KeyError(f"no run '{run_id}' in {self.display_url}")
+            run.status = status
+            if summary is not None:
+                run.summary = summary
+
+    def set_stage(self, run_id: str, stage: str, status: str, message: str = "") -> None:
+        with Session(self.engine) as session, session.begin():
+            self._upsert(session, StageStatus, [{"run_id": run_id, "stage": stage, "status": status, "message": message}])
+
+    def save_candidates(self, run_id: str, candidates: Sequence[CandidateData]) -> None:
+        """Write candidates with their structures, properties and criteria in one transaction."""
+        with Session(self.engine) as session, session.begin():
+            self._upsert(
+                session,
+                Candidate,
+                [{"id": c.id, "run_id": run_id, "batch": c.batch, "template": c.template, "formula": c.formula,
+                  "stage": c.stage, "success": bool(c.success)} for c in candidates],
+            )
+            self._upsert(
+                session,
+                StructureRecord,
+                [{"candidate_id": c.id, "stage": stage, "formula": s.composition.reduced_formula,
+                  "structure": s.as_dict(), "cif_path": path}
+                 for c in candidates for stage, (s, path) in c.structures.items()],
+            )
+            self._upsert(
+                session,
+                PropertyRecord,
+                [{"candidate_id": c.id, "stage": p.stage, "name": p.name, "source": p.source,
+                  "value": _finite_or_none(p.value), "unit": p.unit} for c in candidates for p in c.properties],
+            )
+            self._upsert(
+                session,
+                CriterionRecord,
+                [{"candidate_id": c.id, "stage": c.stage, "name": name, "passed": bool(passed)}
+                 for c in candidates for name, passed in c.criteria.items()],
+            )
+
+    def save_files(self, run_id: str, files: Sequence[tuple[str, str, str, str | None]]) -> None:
+        """(path, kind, sha256, candidate id or None) for each file a run wrote."""
+        with Session(self.engine) as session, session.begin():
+            self._upsert(
+                session,
+                FileRecord,
+                [{"run_id": run_id, "path": p, "kind": k, "sha256": h, "candidate_id": c} for p, k, h, c in files],
+            )
+
+    def runs(self) -> pd.DataFrame:
+        """All runs, newest first, with candidate and success counts."""
+        with Session(self.engine) as session:
+            runs = session.scalars(select(Run).order_by(Run.created_at.desc())).all()
+            counts = {
+                run_id: (total, successes)
+                for run_id, total, successes in session.execute(
+                    text("SELECT run_id, COUNT(*), SUM(CASE WHEN success THEN 1 ELSE 0 END) FROM candidates GROUP BY run_id")
+                )
+            }
+        return pd.DataFrame(
+            [{"run_id": r.id, "name": r.name, "status": r.status, "created_at": r.created_at,
+              "candidates": counts.get(r.id, (0, 0))[0], "successes": int(counts.get(r.id, (0, 0))[1] or 0)}
+             for r in runs],
+            columns=["run_id", "name", "status", "created_at", "candidates", "successes"],
+        )
+
+    def run(self, run_id: str) -> Run:
+        with Session(self.engine) as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                raise KeyError(f"no run '{run_id}' in {self.display_url}")
+            session.expunge(run)
+            return run
+
+    def stage_statuses(self, run_id: str) -> dict[str, tuple[str, str]]:
+        with Session(self.engine) as session:
+            rows = session.scalars(select(StageStatus).where(StageStatus.run_id == run_id)).all()
+            return {r.stage: (r.status, r.message) for r in rows}
+
+    def candidates(self, run_id: str | None = None) -> pd.DataFrame:
+        """One row per candidate: identity, stage, success, then every property and criterion as columns."""
+        with Session(self.engine) as session:
+            query = select(Candidate).order_by(Candidate.run_id, Candidate.id)
+            if run_id is not None:
+                query = query.where(Candidate.run_id == run_id)
+            candidates = session.scalars(query).all()
+            ids = [c.id for c in candidates]
+            properties = session.scalars(select(PropertyRecord).where(PropertyRecord.candidate_id.in_(ids))).all()
+            criteria = session.scalars(select(CriterionRecord).where(CriterionRecord.candidate_id.in_(ids))).all()
+        table = pd.DataFrame(
+            [{"id": c.id, "run_id": c.run_id, "batch": c.batch, "template": c.template, "formula": c.formula,
+              "stage": c.stage, "success": c.success} for c in candidates],
+            columns=["id", "run_id", "batch", "template", "formula", "stage", "success"],
+        )
+        wide: dict[str, dict[str, object]] = {}
+        for p in properties:
+            wide.setdefault(p.candidate_id, {})[f"{p.stage}.{p.name}"] = p.value
+        for c in criteria:
+            wide.setdefault(c.candidate_id, {})[f"{c.stage}.{c.name}"] = c.passed
+        if wide:
+            extra = pd.DataFrame.from_dict(wide, orient="index")
+            table = table.join(extra, on="id")
+        return table
+
+    def structure(self, candidate_id: str, stage: str) -> Structure:
+        with Session(self.engine) as session:
+            record = session.get(StructureRecord, (candidate_id, stage))
+            if record is None:
+                raise KeyError(f"no {stage} structure for candidate '{candidate_id}'")
+            return Structure.from_dict(record.structure)
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()

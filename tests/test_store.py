@@ -1,0 +1,79 @@
+"""The results store on SQLite and on a real PostgreSQL server: idempotent, transactional, queryable."""
+
+from __future__ import annotations
+
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from smoacs_core.store import CandidateData, PropertyValue, ResultsStore, StoreError
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        return ResultsStore(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    url = request.getfixturevalue("postgres_url")
+    store = ResultsStore(url)
+    with store.engine.begin() as connection:  # each test starts empty on the shared server
+        for table in ("files", "criteria", "properties", "structures", "candidates", "stage_statuses", "runs"):
+            connection.exec_driver_sql(f"DELETE FROM {table}")
+    return store
+
+
+def _candidate(number: int, success: bool = True) -> CandidateData:
+    structure = Structure(Lattice.cubic(3.9 + 0.01 * number), ["Sr", "Ti", "O", "O", "O"],
+                          [[0, 0, 0], [0.5] * 3, [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    return CandidateData(
+        id=f"run1-b0-{number}", batch=0, template=f"t{number}", formula="SrTiO3", stage="optimized",
+        success=success, structures={"initial": (structure, None), "optimized": (structure, f"/x/{number}.cif")},
+        properties=[PropertyValue("optimized", "band_gap", "MEGNet-gap", 1.7 + number, "eV"),
+                    PropertyValue("optimized", "formation_energy", "MEGNet-Eform", float("nan"), "eV/atom")],
+        criteria={"band_gap_ok": success, "neutral": True},
+    )
+
+
+def test_writes_are_idempotent(store):
+    store.start_run("run1", "demo", {"steps": 2}, {"torch": "x"})
+    store.save_candidates("run1", [_candidate(0), _candidate(1, success=False)])
+    store.save_candidates("run1", [_candidate(0), _candidate(1, success=False)])  # a resumed task writes again
+    store.start_run("run1", "demo", {"steps": 2}, {"torch": "x"})  # and a resumed run starts again
+    table = store.candidates("run1")
+    assert len(table) == 2
+    assert table["success"].tolist() == [True, False]
+    assert table["optimized.band_gap"].tolist() == [1.7, 2.7]
+    assert table["optimized.formation_energy"].isna().all()  # NaN is stored as NULL, not lost as an error
+    assert store.structure("run1-b0-1", "optimized").lattice.a == pytest.approx(3.91)
+    runs = store.runs()
+    assert runs.loc[0, "candidates"] == 2 and runs.loc[0, "successes"] == 1
+
+
+def test_stage_statuses_and_finish(store):
+    store.start_run("run1", "demo", {}, {})
+    store.set_stage("run1", "optimize", "running")
+    store.set_stage("run1", "optimize", "completed", "2 batches")
+    store.set_stage("run1", "prerelax", "not_available", "lands with issue 5")
+    store.finish_run("run1", "completed", {"success_rate": 0.5})
+    assert store.stage_statuses("run1")["optimize"] == ("completed", "2 batches")
+    assert store.run("run1").summary == {"success_rate": 0.5}
+    with pytest.raises(KeyError, match="nope"):
+        store.finish_run("nope", "completed")
+
+
+def test_a_failing_write_leaves_nothing_behind(store):
+    """A batch is written in one transaction: a candidate of an unknown run aborts the whole batch."""
+    with pytest.raises(Exception):
+        store.save_candidates("no-such-run", [_candidate(0)])
+    assert store.candidates().empty
+
+
+def test_passwords_never_in_urls(monkeypatch):
+    with pytest.raises(StoreError, match="SMOACS_STORE_PASSWORD") as error:
+        ResultsStore("postgresql://smoacs:hunter2@127.0.0.1:1/db")
+    assert "hunter2" not in str(error.value)
+
+
+def test_unreachable_database_fails_clearly(monkeypatch):
+    monkeypatch.setenv("SMOACS_STORE_PASSWORD", "s3cret")
+    with pytest.raises(StoreError, match="cannot reach") as error:
+        ResultsStore("postgresql://smoacs@127.0.0.1:1/db")
+    assert "s3cret" not in str(error.value)
