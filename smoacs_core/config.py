@@ -108,25 +108,36 @@ class OptimizationConfig(BaseModel):
     def supercell_repeat(self) -> int:
         return 3 if self.mode == "perovskite3x3x3" else 1
 
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_mode_preset(cls, data):
+        """Fields not given take the paper's values for the chosen mode (nested settings merge key by key)."""
+        if not isinstance(data, dict):
+            return data
+        preset = _PRESETS.get(data.get("mode", "perovskite"), {})
+        merged = dict(preset)
+        for key, value in data.items():
+            if isinstance(value, dict) and isinstance(preset.get(key), dict):
+                merged[key] = {**preset[key], **value}
+            else:
+                merged[key] = value
+        return merged
+
     @classmethod
     def preset(cls, mode: Mode, **overrides) -> OptimizationConfig:
         """The paper's settings for ``mode``; keyword arguments override any field."""
-        presets: dict[str, dict] = {
-            "free": dict(
-                graph_rebuilds=32,
-                constraints=GeometryConstraints(),
-                tolerance=None,
-            ),
-            "perovskite": dict(
-                graph_rebuilds=46,
-                constraints=GeometryConstraints(optimize_angles=False, coord_tolerance=0.15),
-            ),
-            "perovskite3x3x3": dict(
-                graph_rebuilds=41,
-                learning_rates=LearningRates(lattice=0.003, coords=0.005, types=2.0, pattern=2.0),
-                constraints=GeometryConstraints(
-                    length_range=(6.0, 30.0), optimize_angles=False, coord_tolerance=0.05
-                ),
-            ),
-        }
-        return cls(mode=mode, **{**presets[mode], **overrides})
+        return cls(mode=mode, **overrides)
+
+
+_PRESETS: dict[str, dict] = {
+    "free": {"graph_rebuilds": 32, "tolerance": None},
+    "perovskite": {
+        "graph_rebuilds": 46,
+        "constraints": {"optimize_angles": False, "coord_tolerance": 0.15},
+    },
+    "perovskite3x3x3": {
+        "graph_rebuilds": 41,
+        "learning_rates": {"lattice": 0.003, "coords": 0.005, "types": 2.0, "pattern": 2.0},
+        "constraints": {"length_range": (6.0, 30.0), "optimize_angles": False, "coord_tolerance": 0.05},
+    },
+}

@@ -13,21 +13,27 @@ from smoacs_core.perovskite import ideal_sites, random_templates, site_patterns
 from smoacs_core.vocabulary import ElementVocabulary
 
 
+def perovskite_template(structure: Structure, label: str, repeat: int = 1) -> CrystalTemplate:
+    """A perovskite template around ``structure``'s lattice: ideal sites of an n x n x n ABX3 cell."""
+    coords, roles = ideal_sites(repeat)
+    if len(structure) != len(roles):
+        raise ValueError(f"{label}: a {repeat}x{repeat}x{repeat} perovskite has {len(roles)} sites, not {len(structure)}")
+    return CrystalTemplate(
+        structure=structure,
+        patterns=tuple(site_patterns(roles)),
+        label=label,
+        ideal_frac_coords=coords,
+        site_roles=roles,
+    )
+
+
 def perovskite_templates(
     count: int, repeat: int = 1, length_range: tuple[float, float] = (2.0, 10.0), seed: int = 0
 ) -> list[CrystalTemplate]:
     """``count`` random ABX3 (super)cells with the two perovskite oxidation patterns (paper 3.3, A.7)."""
-    coords, roles = ideal_sites(repeat)
-    patterns = tuple(site_patterns(roles))
     name = "perovskite" if repeat == 1 else f"perovskite{repeat}x{repeat}x{repeat}"
     return [
-        CrystalTemplate(
-            structure=structure,
-            patterns=patterns,
-            label=f"{name}-template-{number}",
-            ideal_frac_coords=coords,
-            site_roles=roles,
-        )
+        perovskite_template(structure, f"{name}-template-{number}", repeat)
         for number, structure in enumerate(random_templates(count, repeat, length_range, seed))
     ]
 
