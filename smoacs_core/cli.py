@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from smoacs_core.data.cli import sample
+
 app = typer.Typer(help="SMOACS crystal discovery.", no_args_is_help=True, add_completion=False)
 console = Console(stderr=True, soft_wrap=True)
 
@@ -126,6 +128,9 @@ def optimize(
         raise typer.Exit(BAD_INPUT) from error
 
 
+app.command("sample")(sample)
+
+
 def _optimize(
     out, template, input_path, n, steps, target_bandgap, margin, formation_weight, fidelity, include_elements,
     exclude_elements, reference, config_file, seed, device, overwrite,
@@ -200,6 +205,116 @@ def _optimize(
     outcome.summary["rejected_inputs"] = [{"label": label, "reason": reason} for label, reason in rejected_inputs]
     write_results(out, outcome.result, outcome.table, outcome.summary)
     _print_summary(outcome.summary, out)
+
+
+@app.command()
+def run(
+    config_file: Annotated[
+        Path | None, typer.Argument(help="Discovery configuration (YAML); default: the shipped demo run.")
+    ] = None,
+    results_dir: Annotated[Path | None, typer.Option("--results-dir", help="Override results_dir.")] = None,
+    store: Annotated[str | None, typer.Option("--store", help="Override store_url (SQLAlchemy URL).")] = None,
+) -> None:
+    """Run the discovery pipeline as a Prefect flow (ephemeral Prefect unless PREFECT_API_URL is set).
+
+    Re-running the same configuration resumes it: finished tasks come from the cache.
+    """
+    from pydantic import ValidationError
+
+    from flows.cli import check_ready, load_config, print_summary, run_discovery
+    from smoacs_core.store import StoreError
+
+    try:
+        config = load_config(config_file, results_dir, store)
+        check_ready(config)
+    except (ValueError, FileNotFoundError, ConnectionError, StoreError, ValidationError) as error:
+        console.print(f"[bold red]error:[/bold red] {error}")
+        raise typer.Exit(BAD_INPUT) from error
+    try:
+        summary = run_discovery(config)
+    except Exception as error:  # the flow's own failure, already logged by Prefect with its traceback
+        console.print(f"[bold red]run {config.run_id} failed:[/bold red] {error}")
+        raise typer.Exit(1) from error
+    print_summary(config, summary)
+
+
+results_app = typer.Typer(help="Query the results store.", no_args_is_help=True)
+app.add_typer(results_app, name="results")
+
+StoreOption = Annotated[
+    str | None, typer.Option("--store", help="Store URL; default: SQLite in --results-dir.")
+]
+ResultsDirOption = Annotated[Path, typer.Option("--results-dir", help="Results directory.")]
+
+
+def _open_store(store: str | None, results_dir: Path):
+    from smoacs_core.store import ResultsStore, StoreError, default_store_url
+    from smoacs_core.store.store import SQLITE_FILE
+
+    if store is None and not (results_dir / SQLITE_FILE).exists():
+        console.print(f"[bold red]error:[/bold red] no results store in {results_dir} (run `smoacs run` first)")
+        raise typer.Exit(BAD_INPUT)
+    try:
+        return ResultsStore(store or default_store_url(results_dir))
+    except StoreError as error:
+        console.print(f"[bold red]error:[/bold red] {error}")
+        raise typer.Exit(BAD_INPUT) from error
+
+
+@results_app.command("list")
+def results_list(store: StoreOption = None, results_dir: ResultsDirOption = Path("results")) -> None:
+    """List runs with their status and candidate counts."""
+    runs = _open_store(store, results_dir).runs()
+    table = Table(title="runs")
+    for column in runs.columns:
+        table.add_column(column)
+    for row in runs.itertuples(index=False):
+        table.add_row(*(str(v) for v in row))
+    Console().print(table)
+
+
+@results_app.command("show")
+def results_show(
+    run_id: Annotated[str, typer.Argument(help="Run id (see `smoacs results list`).")],
+    store: StoreOption = None,
+    results_dir: ResultsDirOption = Path("results"),
+) -> None:
+    """Show a run's stages, summary and best candidates."""
+    opened = _open_store(store, results_dir)
+    try:
+        run_record = opened.run(run_id)
+    except KeyError as error:
+        console.print(f"[bold red]error:[/bold red] {error.args[0]}")
+        raise typer.Exit(BAD_INPUT) from error
+    out = Console()
+    out.print(f"[bold]{run_record.id}[/bold] ({run_record.name}): {run_record.status}")
+    for stage, (status, message) in opened.stage_statuses(run_id).items():
+        out.print(f"  {stage}: {status} {message}")
+    if run_record.summary:
+        out.print(f"  success rate {run_record.summary.get('success_rate', float('nan')):.3f}")
+    candidates = opened.candidates(run_id)
+    out.print(candidates.sort_values("success", ascending=False).head(10).to_string(index=False))
+
+
+@results_app.command("export")
+def results_export(
+    output: Annotated[Path, typer.Option("--out", help="File to write; default: standard output.")] = None,
+    export_format: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    run_id: Annotated[str | None, typer.Option("--run", help="Only this run.")] = None,
+    store: StoreOption = None,
+    results_dir: ResultsDirOption = Path("results"),
+) -> None:
+    """Export candidates (every property and criterion at every stage) as CSV or JSON."""
+    if export_format not in ("csv", "json"):
+        console.print(f"[bold red]error:[/bold red] --format {export_format}: choose csv or json")
+        raise typer.Exit(BAD_INPUT)
+    candidates = _open_store(store, results_dir).candidates(run_id)
+    text = candidates.to_csv(index=False) if export_format == "csv" else candidates.to_json(orient="records", indent=1)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        console.print(f"{len(candidates)} candidates -> {output}")
 
 
 def _print_summary(summary: dict, out: Path) -> None:

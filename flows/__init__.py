@@ -1,0 +1,1 @@
+"""Prefect flows of the discovery pipeline (import flows.discovery for the flow itself)."""

@@ -1,0 +1,61 @@
+"""`smoacs run`: validate a discovery configuration up front, then run the flow (ephemeral Prefect if no server)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from flows.config import DEFAULT_CONFIG, DiscoveryConfig
+from smoacs_core.predictors.model_store import checkpoint_dir
+from smoacs_core.predictors.registry import PREDICTORS
+from smoacs_core.settings import SmoacsSettings
+from smoacs_core.store import ResultsStore
+
+console = Console(stderr=True, soft_wrap=True)
+
+
+def load_config(path: Path | None, results_dir: Path | None = None, store_url: str | None = None) -> DiscoveryConfig:
+    """The configuration to run (the shipped default without a path), with command-line overrides."""
+    config = DiscoveryConfig.from_yaml(path or DEFAULT_CONFIG)
+    updates = {k: v for k, v in (("results_dir", results_dir), ("store_url", store_url)) if v is not None}
+    return DiscoveryConfig.model_validate({**config.model_dump(), **updates}) if updates else config
+
+
+def check_ready(config: DiscoveryConfig) -> None:
+    """Fail before any work if models, input files or the store are missing; messages name the field."""
+    settings = SmoacsSettings()
+    for target in config.optimization.targets:
+        if target.predictor not in PREDICTORS:
+            raise ValueError(f"optimization.targets: unknown predictor '{target.predictor}'")
+        checkpoint_dir(PREDICTORS[target.predictor].checkpoint, settings)
+    if config.initial.kind == "files" and not Path(config.initial.path).exists():
+        raise FileNotFoundError(f"initial.path: {config.initial.path} does not exist")
+    if config.novelty_reference is not None and not config.novelty_reference.exists():
+        raise FileNotFoundError(f"novelty_reference: {config.novelty_reference} does not exist")
+    from flows.discovery import store_url_of
+
+    ResultsStore(store_url_of(config))
+
+
+def run_discovery(config: DiscoveryConfig) -> dict:
+    """Run the discovery flow in this process; returns the run summary."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.discovery import discovery
+
+    return discovery(config)
+
+
+def print_summary(config: DiscoveryConfig, summary: dict) -> None:
+    if "success_rate" not in summary:
+        console.print(f"run {config.run_id}: stages {summary.get('stages')} completed")
+        return
+    table = Table(title=f"run {config.run_id}: {summary['n_samples']} candidates -> {config.run_dir}")
+    table.add_column("criterion")
+    table.add_column("rate", justify="right")
+    table.add_row("[bold]success", f"[bold]{summary['success_rate']:.3f}")
+    for name, rate in summary["rates"].items():
+        table.add_row(name, f"{rate:.3f}")
+    Console().print(table)

@@ -1,0 +1,118 @@
+"""The one validated configuration of a discovery run, loadable from YAML.
+
+Every field has a documented default; unknown fields are errors that name the field. ``check_ready`` then
+verifies what validation alone cannot (models present, store reachable) before any work starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from smoacs_core.config import OptimizationConfig
+
+Stage = Literal["sample", "optimize", "prerelax", "hull", "dft_submit", "dft_harvest", "report"]
+STAGE_ORDER: tuple[str, ...] = ("sample", "optimize", "prerelax", "hull", "dft_submit", "dft_harvest", "report")
+DEFAULT_CONFIG = Path(__file__).with_name("default_discovery.yaml")
+
+
+class InitialStructures(BaseModel):
+    """Where the initial crystals come from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["perovskite_templates", "files", "previous_run"] = Field(
+        default="perovskite_templates",
+        description="Random perovskite templates (shape from optimization.mode), structure files, or the "
+        "optimized candidates of an earlier run.",
+    )
+    count: int = Field(default=64, ge=1, description="Templates to generate, or structures to take at most.")
+    path: Path | None = Field(default=None, description="File or directory of CIF/POSCAR/extxyz (kind 'files').")
+    run_id: str | None = Field(default=None, description="Earlier run whose candidates to start from.")
+    length_range: tuple[float, float] | None = Field(
+        default=None, description="Template lengths (A); default: the optimization's length range."
+    )
+    seed: int = Field(default=0, description="Seed of template generation and structure sampling.")
+
+    @model_validator(mode="after")
+    def _check(self) -> InitialStructures:
+        if self.kind == "files" and self.path is None:
+            raise ValueError("initial.path: required when initial.kind is 'files'")
+        if self.kind == "previous_run" and not self.run_id:
+            raise ValueError("initial.run_id: required when initial.kind is 'previous_run'")
+        return self
+
+
+class DiscoveryConfig(BaseModel):
+    """A discovery run: initial structures -> SMOACS -> (pre-relaxation, hull, DFT) -> report."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="discovery", description="Human name of the run; part of its id.")
+    results_dir: Path = Field(default=Path("results"), description="Where files, caches and the SQLite store go.")
+    store_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the results store (postgresql://user@host/db, password from "
+        "SMOACS_STORE_PASSWORD); default: SQLite in results_dir.",
+    )
+    stages: list[Stage] = Field(
+        default_factory=lambda: ["sample", "optimize", "report"],
+        description="Stages to run, in pipeline order; a stage whose code has not landed fails clearly.",
+    )
+    initial: InitialStructures = Field(default_factory=InitialStructures)
+    optimization: OptimizationConfig = Field(
+        default_factory=lambda: OptimizationConfig.preset("perovskite"), description="SMOACS settings."
+    )
+    batch_size: int = Field(default=64, ge=1, description="Crystals per optimization task (cache/resume unit).")
+    task_runner: Literal["threads", "dask"] = Field(
+        default="threads", description="'threads' runs batches in this process; 'dask' fans out on a Dask cluster."
+    )
+    max_parallel_batches: int = Field(default=1, ge=1, description="Concurrent batches with the thread runner.")
+    dask_address: str | None = Field(
+        default=None, description="Scheduler address of an existing Dask cluster; default: a local cluster."
+    )
+    novelty_reference: Path | None = Field(
+        default=None, description="CSV (or directory) of known formulas for the novelty rate."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> DiscoveryConfig:
+        if not self.stages:
+            raise ValueError("stages: at least one stage is needed")
+        if len(set(self.stages)) != len(self.stages):
+            raise ValueError(f"stages: duplicates in {self.stages}")
+        order = [STAGE_ORDER.index(s) for s in self.stages]
+        if order != sorted(order):
+            raise ValueError(f"stages: {self.stages} is not in pipeline order {list(STAGE_ORDER)}")
+        if self.store_url and re.search(r"://[^/@]*:[^/@]*@", self.store_url):
+            raise ValueError("store_url: must not contain a password; set SMOACS_STORE_PASSWORD instead")
+        return self
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> DiscoveryConfig:
+        """Load and validate a YAML file; errors name the file and the field."""
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: configuration file not found")
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of configuration fields")
+        return cls.model_validate(data)
+
+    @property
+    def run_id(self) -> str:
+        """Stable id from the scientific content, so that re-running the same configuration resumes it."""
+        content = self.model_dump(mode="json", exclude={"results_dir", "store_url", "task_runner",
+                                                         "max_parallel_batches", "dask_address"})
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:10]
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.name).strip("-") or "run"
+        return f"{slug}-{digest}"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.results_dir / self.run_id

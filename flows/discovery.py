@@ -1,0 +1,125 @@
+"""The discovery flow: one sub-flow per stage, composed from the thin tasks in ``tasks/``.
+
+Re-running a configuration resumes it: the run id derives from the configuration, every task is cached on
+its inputs and source in the results directory, and every store write is an idempotent upsert.
+"""
+
+from __future__ import annotations
+
+import platform
+from importlib.metadata import version
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.config import DiscoveryConfig
+from smoacs_core import __version__
+from smoacs_core.store import ResultsStore, default_store_url
+from tasks.common import cache_policy, model_fingerprint
+from tasks.optimize import optimize_batch
+from tasks.report import write_report
+from tasks.sample import InitialStructureSet, sample_initial_structures
+from tasks.unavailable import PLANNED, stage_not_available
+
+
+class BatchFailuresError(RuntimeError):
+    """Some optimization batches failed; the others are kept in the store and the report."""
+
+
+def store_url_of(config: DiscoveryConfig) -> str:
+    return config.store_url or default_store_url(config.results_dir)
+
+
+@flow(name="sample-stage")
+def sample_stage(config: DiscoveryConfig, run_id: str, store_url: str) -> InitialStructureSet:
+    task = sample_initial_structures.with_options(cache_policy=cache_policy(config.results_dir))
+    return task(config.initial, config.optimization, str(config.run_dir), store_url, run_id)
+
+
+@flow(name="optimize-stage")
+def optimize_stage(
+    config: DiscoveryConfig, run_id: str, store_url: str, initial: InitialStructureSet
+) -> dict[str, str]:
+    """Optimize the initial structures in batches; returns each batch's final state name (Completed/Cached)."""
+    logger = get_run_logger()
+    store = ResultsStore(store_url)
+    store.set_stage(run_id, "optimize", "running")
+    task = optimize_batch.with_options(cache_policy=cache_policy(config.results_dir))
+    fingerprint = model_fingerprint(tuple(sorted({t.predictor for t in config.optimization.targets})))
+    structures = initial.structures
+    size = config.batch_size
+    futures = {
+        number: task.submit(
+            run_id, number, structures[start : start + size], config.optimization, str(config.run_dir), store_url,
+            fingerprint, str(config.novelty_reference) if config.novelty_reference else None,
+        )
+        for number, start in enumerate(range(0, len(structures), size))
+    }
+    states, failures = {}, {}
+    for number, future in futures.items():
+        future.wait()
+        states[str(number)] = future.state.name
+        if future.state.is_failed():
+            failures[number] = str(future.state.message)
+            logger.error("batch %d failed: %s", number, future.state.message)
+    reused = sum(state == "Cached" for state in states.values())
+    message = f"{len(futures)} batches ({reused} from cache, {len(failures)} failed)"
+    store.set_stage(run_id, "optimize", "failed" if failures else "completed", message)
+    if failures and len(failures) == len(futures):
+        raise BatchFailuresError(f"every optimization batch failed: {failures}")
+    return states
+
+
+def _task_runner(config: DiscoveryConfig):
+    if config.task_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if config.dask_address:
+            return DaskTaskRunner(address=config.dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": config.max_parallel_batches, "threads_per_worker": 1})
+    return ThreadPoolTaskRunner(max_workers=config.max_parallel_batches)
+
+
+@flow(name="discovery", log_prints=True)
+def discovery(config: DiscoveryConfig | None = None) -> dict:
+    """Initial structures -> SMOACS -> (pre-relaxation, hull, DFT: as they land) -> report; returns the summary."""
+    config = config or DiscoveryConfig()
+    logger = get_run_logger()
+    run_id, store_url = config.run_id, store_url_of(config)
+    store = ResultsStore(store_url)
+    provenance = {"smoacs": __version__, "prefect": version("prefect"), "python": platform.python_version()}
+    store.start_run(run_id, config.name, config.model_dump(mode="json"), provenance, flow_run.id)
+    logger.info("run %s (store %s, files %s)", run_id, store.display_url, config.run_dir)
+    try:
+        return _run_stages(config, run_id, store_url)
+    except BaseException:
+        store.finish_run(run_id, "failed")
+        raise
+
+
+def _run_stages(config: DiscoveryConfig, run_id: str, store_url: str) -> dict:
+    batch_states: dict[str, str] = {}
+    initial = None
+    for stage in config.stages:
+        if stage == "sample":
+            initial = sample_stage(config, run_id, store_url)
+        elif stage == "optimize":
+            if initial is None:
+                raise ValueError("stages: 'optimize' needs 'sample' before it (initial.kind chooses the source)")
+            batch_states = optimize_stage.with_options(task_runner=_task_runner(config))(
+                config, run_id, store_url, initial
+            )
+        elif stage in PLANNED:
+            stage_not_available(stage, run_id, store_url)
+        elif stage == "report":
+            report = write_report(
+                run_id, str(config.run_dir), store_url, batch_states,
+                str(config.novelty_reference) if config.novelty_reference else None,
+            )
+            failed = [b for b, state in batch_states.items() if state not in ("Completed", "Cached")]
+            if failed:
+                raise BatchFailuresError(f"batches {failed} failed; the others are reported in {report.report.path}")
+            return report.summary
+    ResultsStore(store_url).finish_run(run_id, "completed")
+    return {"run_id": run_id, "stages": config.stages}

@@ -1,0 +1,58 @@
+"""What every task shares: typed file references, the cache policy, model fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+
+from prefect.cache_policies import INPUTS, TASK_SOURCE, CachePolicy
+from pydantic import BaseModel
+
+from smoacs_core import __version__
+from smoacs_core.predictors.legacy_matgl import CHECKPOINT_FILES
+from smoacs_core.predictors.model_store import checkpoint_dir
+from smoacs_core.predictors.registry import PREDICTORS
+from smoacs_core.settings import SmoacsSettings
+
+CACHE_DIR_NAME = ".prefect-cache"
+
+
+class FileRef(BaseModel):
+    """A file a task wrote, by path and content hash."""
+
+    path: str
+    sha256: str
+
+    @classmethod
+    def of(cls, path: Path) -> FileRef:
+        return cls(path=str(path), sha256=sha256_of(path))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_policy(results_dir: Path) -> CachePolicy:
+    """Cache on the task's inputs and source code, with keys and results kept in the results directory.
+
+    Inputs carry everything that decides a result (structures by hash, settings, model fingerprint, code
+    version), so a re-run of the same configuration reuses every finished task.
+    """
+    return (INPUTS + TASK_SOURCE).configure(key_storage=str(Path(results_dir).resolve() / CACHE_DIR_NAME))
+
+
+@cache
+def model_fingerprint(predictor_names: tuple[str, ...]) -> str:
+    """Hash of the checkpoint files of the named predictors and of this package's version."""
+    settings = SmoacsSettings()
+    digest = hashlib.sha256(__version__.encode())
+    for name in sorted(predictor_names):
+        directory = checkpoint_dir(PREDICTORS[name].checkpoint, settings)
+        for file in CHECKPOINT_FILES:
+            digest.update(sha256_of(directory / file).encode())
+    return digest.hexdigest()[:16]

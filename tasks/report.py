@@ -1,0 +1,107 @@
+"""Last stage: the run's report from the results store (files + Prefect artifacts for the UI)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from prefect import get_run_logger, task  # noqa: E402
+from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
+from pydantic import BaseModel  # noqa: E402
+
+from smoacs_core.evaluation import summarize  # noqa: E402
+from smoacs_core.reference import known_formulas  # noqa: E402
+from smoacs_core.store import ResultsStore  # noqa: E402
+from tasks.common import FileRef  # noqa: E402
+from tasks.optimize import STAGE  # noqa: E402
+
+TOP_CANDIDATES = 20
+
+
+class RunReport(BaseModel):
+    summary: dict
+    report: FileRef
+    candidates_csv: FileRef
+    plot: FileRef
+
+
+def _stage_table(candidates: pd.DataFrame, stage: str) -> pd.DataFrame:
+    """Columns of one stage without their 'stage.' prefix, as smoacs_core.evaluation names them."""
+    prefix = f"{stage}."
+    renamed = {c: c.removeprefix(prefix) for c in candidates.columns if c.startswith(prefix)}
+    table = candidates[["id", "batch", "template", "formula", *renamed]].rename(columns=renamed)
+    return table.astype({c: bool for c in table.columns if c.endswith("_ok") or c in ("neutral", "valid_structure", "success")})
+
+
+def _plot(table: pd.DataFrame, path: Path) -> None:
+    figure, axis = plt.subplots(figsize=(6, 4.5))
+    if {"band_gap", "formation_energy"} <= set(table.columns):
+        for success, color, label in ((False, "lightgrey", "other"), (True, "tab:green", "success")):
+            part = table[table["success"] == success]
+            axis.scatter(part["band_gap"], part["formation_energy"], s=12, color=color, label=label)
+        axis.set(xlabel="predicted band gap (eV)", ylabel="predicted E_f (eV/atom)")
+        axis.legend()
+    axis.set_title("candidates after SMOACS (predicted, unrelaxed)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _markdown(run_id: str, summary: dict, statuses: dict, batches: dict[str, str], top: pd.DataFrame) -> str:
+    lines = [f"# Discovery run `{run_id}`", "", f"{summary['n_samples']} candidates, success rate "
+             f"**{summary['success_rate']:.3f}** (paper's metric: predictors on the unrelaxed optimized structures).",
+             "", "| criterion | rate |", "|---|---|"]
+    lines += [f"| {name} | {rate:.3f} |" for name, rate in summary["rates"].items()]
+    for name in ("unique_rate", "unique_rate_in_success", "unique_novel_rate_in_success"):
+        value = summary.get(name)
+        lines.append(f"| {name} | {'n/a' if value is None else f'{value:.3f}'} |")
+    lines += ["", "| stage | status | note |", "|---|---|---|"]
+    lines += [f"| {stage} | {status} | {message} |" for stage, (status, message) in statuses.items()]
+    if batches:
+        reused = sum(state == "Cached" for state in batches.values())
+        lines += ["", f"Optimization batches: {len(batches)} ({reused} reused from the cache)."]
+    lines += ["", "## Top candidates", "", top.to_markdown(index=False) if not top.empty else "none"]
+    return "\n".join(lines) + "\n"
+
+
+@task(name="report", persist_result=False)
+def write_report(
+    run_id: str, run_dir: str, store_url: str, batch_states: dict[str, str], novelty_reference: str | None = None
+) -> RunReport:
+    """Aggregate the run's candidates from the store into report files and UI artifacts."""
+    logger = get_run_logger()
+    store = ResultsStore(store_url)
+    candidates = store.candidates(run_id)
+    if candidates.empty:
+        raise ValueError(f"run {run_id} has no candidates to report")
+    table = _stage_table(candidates, STAGE)
+    known = known_formulas(novelty_reference) if novelty_reference else None
+    summary = summarize(table, known)
+    summary["batches"] = batch_states
+    directory = Path(run_dir) / "report"
+    directory.mkdir(parents=True, exist_ok=True)
+    table.to_csv(directory / "candidates.csv", index=False)
+    _plot(table, directory / "candidates.png")
+    ranking = table.assign(_order=~table["success"]).sort_values(["_order", "formation_energy"])
+    columns = [c for c in ("id", "formula", "band_gap", "formation_energy", "tolerance_factor", "success") if c in table]
+    top = ranking[columns].head(TOP_CANDIDATES).round(3)
+    markdown = _markdown(run_id, summary, store.stage_statuses(run_id), batch_states, top)
+    (directory / "report.md").write_text(markdown)
+    (directory / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    artifact_key = f"{run_id}".lower().replace("_", "-")
+    create_markdown_artifact(markdown=markdown, key=f"{artifact_key}-report", description="Discovery report")
+    create_table_artifact(table=top.to_dict(orient="records"), key=f"{artifact_key}-top-candidates",
+                          description=f"Top {TOP_CANDIDATES} candidates")
+    store.finish_run(run_id, "completed", summary)
+    logger.info("report of %s: success rate %.3f over %d candidates", run_id, summary["success_rate"], len(table))
+    return RunReport(
+        summary=summary,
+        report=FileRef.of(directory / "report.md"),
+        candidates_csv=FileRef.of(directory / "candidates.csv"),
+        plot=FileRef.of(directory / "candidates.png"),
+    )
