@@ -52,7 +52,7 @@ class InitialStructures(BaseModel):
 class DiscoveryConfig(BaseModel):
     """A discovery run: initial structures -> SMOACS -> (pre-relaxation, hull, DFT) -> report."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # inputs may hold secrets
 
     name: str = Field(default="discovery", description="Human name of the run; part of its id.")
     results_dir: Path = Field(default=Path("results"), description="Where files, caches and the SQLite store go.")

@@ -1,0 +1,88 @@
+"""The discovery flow on a real (temporary) Prefect server, real models, SQLite and PostgreSQL stores."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.config import DiscoveryConfig
+from smoacs_core.store import ResultsStore, default_store_url
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _config(tmp_path, **overrides) -> DiscoveryConfig:
+    data = {
+        "name": "flow-test",
+        "results_dir": str(tmp_path),
+        "initial": {"kind": "perovskite_templates", "count": 6, "seed": 3},
+        "optimization": {"mode": "perovskite", "steps": 6},
+        "batch_size": 3,
+        **overrides,
+    }
+    return DiscoveryConfig.model_validate(data)
+
+
+def test_flow_writes_store_files_and_reuses_cache(tmp_path):
+    from flows.discovery import discovery
+
+    config = _config(tmp_path)
+    summary = discovery(config)
+    assert summary["n_samples"] == 6
+    assert summary["batches"] == {"0": "Completed", "1": "Completed"}
+    store = ResultsStore(default_store_url(tmp_path))
+    candidates = store.candidates(config.run_id)
+    assert len(candidates) == 6 and candidates["id"].is_unique
+    assert {"optimized.band_gap", "optimized.formation_energy", "optimized.success"} <= set(candidates.columns)
+    assert store.structure(candidates["id"][0], "initial").num_sites == 5
+    assert store.stage_statuses(config.run_id)["optimize"][0] == "completed"
+    assert store.run(config.run_id).status == "completed"
+    report = config.run_dir / "report"
+    assert (report / "report.md").read_text().startswith(f"# Discovery run `{config.run_id}`")
+    assert (report / "candidates.png").stat().st_size > 5000
+
+    again = discovery(config)  # the same configuration resumes: every batch comes from the cache
+    assert again["batches"] == {"0": "Cached", "1": "Cached"}
+    assert len(store.candidates(config.run_id)) == 6
+    assert again["success_rate"] == summary["success_rate"]
+
+
+def test_unavailable_stage_fails_clearly_and_keeps_finished_work(tmp_path):
+    from flows.discovery import discovery
+
+    config = _config(tmp_path, stages=["sample", "optimize", "prerelax", "report"])
+    with pytest.raises(Exception, match="not available"):
+        discovery(config)
+    store = ResultsStore(default_store_url(tmp_path))
+    assert store.stage_statuses(config.run_id)["prerelax"][0] == "not_available"
+    assert len(store.candidates(config.run_id)) == 6
+    assert store.run(config.run_id).status == "failed"
+
+
+def test_start_from_an_earlier_run(tmp_path):
+    from flows.discovery import discovery
+
+    first = _config(tmp_path)
+    discovery(first)
+    second = _config(tmp_path, name="refine", initial={"kind": "previous_run", "run_id": first.run_id, "count": 4})
+    summary = discovery(second)
+    assert summary["n_samples"] == 4
+    templates = ResultsStore(default_store_url(tmp_path)).candidates(second.run_id)["template"]
+    assert all(t.startswith(first.run_id) for t in templates)
+
+
+def test_postgresql_store(tmp_path, postgres_url):
+    from flows.discovery import discovery
+
+    config = _config(tmp_path, store_url=postgres_url, initial={"kind": "perovskite_templates", "count": 3})
+    discovery(config)
+    assert len(ResultsStore(postgres_url).candidates(config.run_id)) == 3
+    assert not (tmp_path / "smoacs.sqlite").exists()
+
+
+@pytest.mark.slow
+def test_batches_fan_out_on_a_local_dask_cluster(tmp_path):
+    from flows.discovery import discovery
+
+    config = _config(tmp_path, task_runner="dask", max_parallel_batches=2)
+    summary = discovery(config)
+    assert summary["n_samples"] == 6 and set(summary["batches"].values()) == {"Completed"}
