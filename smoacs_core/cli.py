@@ -265,12 +265,7 @@ def _open_store(store: str | None, results_dir: Path):
 def results_list(store: StoreOption = None, results_dir: ResultsDirOption = Path("results")) -> None:
     """List runs with their status and candidate counts."""
     runs = _open_store(store, results_dir).runs()
-    table = Table(title="runs")
-    for column in runs.columns:
-        table.add_column(column)
-    for row in runs.itertuples(index=False):
-        table.add_row(*(str(v) for v in row))
-    Console().print(table)
+    typer.echo(runs.to_string(index=False) if not runs.empty else "no runs")
 
 
 @results_app.command("show")
