@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from smoacs_core.config import OptimizationConfig
+from smoacs_core.data.sampling import SamplingConfig
 
 Stage = Literal["sample", "optimize", "prerelax", "hull", "dft_submit", "dft_harvest", "report"]
 STAGE_ORDER: tuple[str, ...] = ("sample", "optimize", "prerelax", "hull", "dft_submit", "dft_harvest", "report")
@@ -27,10 +28,14 @@ class InitialStructures(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["perovskite_templates", "files", "previous_run"] = Field(
+    kind: Literal["perovskite_templates", "dataset", "files", "previous_run"] = Field(
         default="perovskite_templates",
-        description="Random perovskite templates (shape from optimization.mode), structure files, or the "
-        "optimized candidates of an earlier run.",
+        description="Random perovskite templates (shape from optimization.mode), a filtered sample of a data "
+        "set (MEGNet, MP-20, Perov-5, a directory: see 'sampling'), structure files, or the optimized "
+        "candidates of an earlier run.",
+    )
+    sampling: SamplingConfig | None = Field(
+        default=None, description="Data set and filters (kind 'dataset'); see docs/data.md."
     )
     count: int = Field(default=64, ge=1, description="Templates to generate, or structures to take at most.")
     path: Path | None = Field(default=None, description="File or directory of CIF/POSCAR/extxyz (kind 'files').")
@@ -42,6 +47,8 @@ class InitialStructures(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> InitialStructures:
+        if self.kind == "dataset" and self.sampling is None:
+            raise ValueError("initial.sampling: required when initial.kind is 'dataset'")
         if self.kind == "files" and self.path is None:
             raise ValueError("initial.path: required when initial.kind is 'files'")
         if self.kind == "previous_run" and not self.run_id:
@@ -90,6 +97,11 @@ class DiscoveryConfig(BaseModel):
         order = [STAGE_ORDER.index(s) for s in self.stages]
         if order != sorted(order):
             raise ValueError(f"stages: {self.stages} is not in pipeline order {list(STAGE_ORDER)}")
+        if self.optimization.is_perovskite and self.initial.kind in ("dataset", "files"):
+            raise ValueError(
+                f"initial.kind: '{self.initial.kind}' gives arbitrary crystals; perovskite modes start from "
+                "'perovskite_templates' or the candidates of an earlier perovskite run ('previous_run')"
+            )
         if self.store_url and re.search(r"://[^/@]*:[^/@]*@", self.store_url):
             raise ValueError("store_url: must not contain a password; set SMOACS_STORE_PASSWORD instead")
         return self

@@ -140,7 +140,7 @@ def _optimize(
     from smoacs_core.optimizer import build_vocabulary
     from smoacs_core.reference import known_formulas
     from smoacs_core.run import load_predictors, run_optimization
-    from smoacs_core.run_output import prepare_output_dir, write_results
+    from smoacs_core.run_output import check_output_dir, prepare_output_dir, write_results
     from smoacs_core.settings import SmoacsSettings
     from smoacs_core.structure_io import read_structures
     from smoacs_core.targets import PropertyTarget
@@ -165,7 +165,8 @@ def _optimize(
     settings = SmoacsSettings()
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
-    out = prepare_output_dir(out or settings.results_dir / time.strftime("optimize-%Y%m%d-%H%M%S"), overwrite)
+    out = out or settings.results_dir / time.strftime("optimize-%Y%m%d-%H%M%S")
+    check_output_dir(out, overwrite)
 
     predictors = load_predictors(config, settings)
     rejected_inputs: list[tuple[str, str]] = []
@@ -189,6 +190,7 @@ def _optimize(
             n or 16, config.supercell_repeat, config.constraints.length_range, seed=seed
         )
 
+    out = prepare_output_dir(out, overwrite)
     with Progress(
         TextColumn("[bold]SMOACS"), BarColumn(bar_width=24), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("{task.description}"), console=console,

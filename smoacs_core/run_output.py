@@ -31,11 +31,16 @@ class OutputExistsError(FileExistsError):
     """The output directory already holds a run; we never overwrite results silently."""
 
 
-def prepare_output_dir(out: Path, overwrite: bool = False) -> Path:
-    """Create ``out``; refuse if it already holds results unless ``overwrite``."""
-    out = Path(out)
-    if (out / RESULT_MARKER).exists() and not overwrite:
+def check_output_dir(out: Path, overwrite: bool = False) -> None:
+    """Refuse an output directory that already holds results, unless ``overwrite``."""
+    if (Path(out) / RESULT_MARKER).exists() and not overwrite:
         raise OutputExistsError(f"{out} already holds results ({RESULT_MARKER}); choose another --out or --overwrite")
+
+
+def prepare_output_dir(out: Path, overwrite: bool = False) -> Path:
+    """Create ``out`` (after :func:`check_output_dir`)."""
+    check_output_dir(out, overwrite)
+    out = Path(out)
     (out / "structures").mkdir(parents=True, exist_ok=True)
     return out
 

@@ -12,6 +12,7 @@ from pymatgen.io.cif import CifParser
 
 STRUCTURE_SUFFIXES = (".cif", ".vasp", ".poscar", ".extxyz", ".xyz")
 VASP_NAMES = ("POSCAR", "CONTCAR")
+SAMPLE_MANIFEST = "manifest.json"
 
 
 class StructureInputError(ValueError):
@@ -55,6 +56,8 @@ def read_structures(path: str | Path) -> list[tuple[str, Structure]]:
     path = Path(path)
     if not path.exists():
         raise StructureInputError(f"{path}: no such file or directory")
+    if path.is_dir() and (path / SAMPLE_MANIFEST).is_file() and (path / "structures").is_dir():
+        path = path / "structures"  # the output directory of `smoacs sample`
     files = sorted(p for p in path.iterdir() if p.is_file() and _is_structure_file(p)) if path.is_dir() else [path]
     if not files:
         raise StructureInputError(f"{path}: no CIF, POSCAR or extxyz files in this directory")

@@ -13,7 +13,9 @@ from pymatgen.io.cif import CifWriter
 
 from flows.config import InitialStructures
 from smoacs_core.config import OptimizationConfig
+from smoacs_core.data.sampling import sample_structures
 from smoacs_core.perovskite import random_templates
+from smoacs_core.settings import SmoacsSettings
 from smoacs_core.store import ResultsStore
 from smoacs_core.structure_io import read_structures
 from tasks.common import FileRef
@@ -68,6 +70,12 @@ def sample_initial_structures(
             (f"template-{number:05d}", structure)
             for number, structure in enumerate(random_templates(initial.count, repeat, length_range, initial.seed))
         ]
+    elif initial.kind == "dataset":
+        result = sample_structures(initial.sampling, SmoacsSettings())
+        (directory / "filter_report.json").write_text(result.report.model_dump_json(indent=2))
+        labelled = [(entry.id, entry.structure) for entry in result.entries]
+        logger.info("sampled %d of %d entries read from %s", result.report.chosen, result.report.read,
+                    result.report.source)
     else:
         labelled = (
             read_structures(initial.path)

@@ -86,3 +86,24 @@ def test_batches_fan_out_on_a_local_dask_cluster(tmp_path):
     config = _config(tmp_path, task_runner="dask", max_parallel_batches=2)
     summary = discovery(config)
     assert summary["n_samples"] == 6 and set(summary["batches"].values()) == {"Completed"}
+
+
+def test_free_crystals_from_a_sampled_data_set(tmp_path, data_dir):
+    """The paper's free-crystal setting: initial structures sampled from a real MP data set (MP-20 layout)."""
+    from flows.discovery import discovery
+
+    sampling = {"source": {"kind": "mp20", "path": str(data_dir / "mp_20_subset")}, "n": 4, "seed": 1}
+    config = _config(
+        tmp_path, initial={"kind": "dataset", "sampling": sampling},
+        optimization={"mode": "free", "steps": 5}, batch_size=4,
+    )
+    summary = discovery(config)
+    assert summary["n_samples"] == 4 and summary["rates"]["neutral"] == 1.0
+    templates = ResultsStore(default_store_url(tmp_path)).candidates(config.run_id)["template"]
+    assert all(t.startswith("mp-") for t in templates)
+    assert (config.run_dir / "initial" / "filter_report.json").exists()
+
+
+def test_perovskite_mode_rejects_arbitrary_structures(tmp_path):
+    with pytest.raises(ValueError, match="initial.kind"):
+        _config(tmp_path, initial={"kind": "files", "path": str(tmp_path)})

@@ -125,7 +125,7 @@ def test_sample_output_feeds_optimize(tmp_path):
     assert _sample("--source", "mp20", "--n", "4", "--out", str(sample_dir)).exit_code == 0
     out = tmp_path / "run"
     result = runner.invoke(
-        app, ["optimize", "--input", str(sample_dir / "structures"), "--steps", "2", "--out", str(out)]
+        app, ["optimize", "--input", str(sample_dir), "--steps", "2", "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
     candidates = pd.read_csv(out / "candidates.csv")

@@ -230,7 +230,7 @@ def _sample(
             f"no structure of {config.source.kind} passed the filters (counts above); nothing written"
         )
     write_sample(result, out, overwrite)
-    console.print(f"optimize them with: smoacs optimize --input {out / 'structures'}")
+    console.print(f"optimize them with: smoacs optimize --input {out}")
 
 
 def _split(elements: str | None) -> list[str] | None:
