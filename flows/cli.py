@@ -12,7 +12,6 @@ from flows.config import DEFAULT_CONFIG, DiscoveryConfig
 from smoacs_core.predictors.model_store import checkpoint_dir
 from smoacs_core.predictors.registry import PREDICTORS
 from smoacs_core.settings import SmoacsSettings
-from smoacs_core.store import ResultsStore
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -36,8 +35,9 @@ def check_ready(config: DiscoveryConfig) -> None:
     if config.novelty_reference is not None and not config.novelty_reference.exists():
         raise FileNotFoundError(f"novelty_reference: {config.novelty_reference} does not exist")
     from flows.discovery import store_url_of
+    from tasks.common import open_store
 
-    ResultsStore(store_url_of(config))
+    open_store(store_url_of(config))
 
 
 def run_discovery(config: DiscoveryConfig) -> dict:

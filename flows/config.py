@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from smoacs_core.config import OptimizationConfig
 from smoacs_core.data.sampling import SamplingConfig
+from smoacs_core.settings import SmoacsSettings
 
 Stage = Literal["sample", "optimize", "prerelax", "hull", "dft_submit", "dft_harvest", "report"]
 STAGE_ORDER: tuple[str, ...] = ("sample", "optimize", "prerelax", "hull", "dft_submit", "dft_harvest", "report")
@@ -62,7 +63,10 @@ class DiscoveryConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # inputs may hold secrets
 
     name: str = Field(default="discovery", description="Human name of the run; part of its id.")
-    results_dir: Path = Field(default=Path("results"), description="Where files, caches and the SQLite store go.")
+    results_dir: Path = Field(
+        default_factory=lambda: SmoacsSettings().results_dir,
+        description="Where files, caches and the SQLite store go (default: SMOACS_RESULTS_DIR or ./results).",
+    )
     store_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of the results store (postgresql://user@host/db, password from "

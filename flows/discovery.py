@@ -13,10 +13,10 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.config import DiscoveryConfig
+from flows.config import DEFAULT_CONFIG, DiscoveryConfig
 from smoacs_core import __version__
-from smoacs_core.store import ResultsStore, default_store_url
-from tasks.common import cache_policy, model_fingerprint
+from smoacs_core.store import default_store_url
+from tasks.common import cache_policy, model_fingerprint, open_store
 from tasks.optimize import optimize_batch
 from tasks.report import write_report
 from tasks.sample import InitialStructureSet, sample_initial_structures
@@ -43,7 +43,7 @@ def optimize_stage(
 ) -> dict[str, str]:
     """Optimize the initial structures in batches; returns each batch's final state name (Completed/Cached)."""
     logger = get_run_logger()
-    store = ResultsStore(store_url)
+    store = open_store(store_url)
     store.set_stage(run_id, "optimize", "running")
     task = optimize_batch.with_options(cache_policy=cache_policy(config.results_dir))
     fingerprint = model_fingerprint(tuple(sorted({t.predictor for t in config.optimization.targets})))
@@ -83,11 +83,14 @@ def _task_runner(config: DiscoveryConfig):
 
 @flow(name="discovery", log_prints=True)
 def discovery(config: DiscoveryConfig | None = None) -> dict:
-    """Initial structures -> SMOACS -> (pre-relaxation, hull, DFT: as they land) -> report; returns the summary."""
-    config = config or DiscoveryConfig()
+    """Initial structures -> SMOACS -> (pre-relaxation, hull, DFT: as they land) -> report; returns the summary.
+
+    Without a configuration, runs the shipped demo (flows/default_discovery.yaml).
+    """
+    config = config or DiscoveryConfig.from_yaml(DEFAULT_CONFIG)
     logger = get_run_logger()
     run_id, store_url = config.run_id, store_url_of(config)
-    store = ResultsStore(store_url)
+    store = open_store(store_url)
     provenance = {"smoacs": __version__, "prefect": version("prefect"), "python": platform.python_version()}
     store.start_run(run_id, config.name, config.model_dump(mode="json"), provenance, flow_run.id)
     logger.info("run %s (store %s, files %s)", run_id, store.display_url, config.run_dir)
@@ -121,5 +124,5 @@ def _run_stages(config: DiscoveryConfig, run_id: str, store_url: str) -> dict:
             if failed:
                 raise BatchFailuresError(f"batches {failed} failed; the others are reported in {report.report.path}")
             return report.summary
-    ResultsStore(store_url).finish_run(run_id, "completed")
+    open_store(store_url).finish_run(run_id, "completed")
     return {"run_id": run_id, "stages": config.stages}

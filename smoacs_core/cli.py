@@ -240,6 +240,63 @@ def run(
     print_summary(config, summary)
 
 
+@app.command()
+def deploy() -> None:
+    """Register the deployments of deployments/prefect.yaml (nightly discovery, DFT harvest) on the Prefect server."""
+    from flows.deploy import NoServerError, deploy as register
+
+    try:
+        output = register()
+    except (NoServerError, RuntimeError) as error:
+        console.print(f"[bold red]error:[/bold red] {error}")
+        raise typer.Exit(BAD_INPUT) from error
+    typer.echo(output)
+
+
+@app.command()
+def trigger(
+    name: Annotated[str, typer.Argument(help="Deployment, e.g. discovery/nightly-discovery.")] = (
+        "discovery/nightly-discovery"
+    ),
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="Discovery configuration (YAML) to run instead of the default.")
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="Flow parameter as key=JSON value; repeatable.")
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the run to finish; exit 1 unless it completed.")] = False,
+) -> None:
+    """Start a run of a deployment on the Prefect server, from the command line (e.g. on an HPC login node)."""
+    import json
+
+    from pydantic import ValidationError
+
+    from flows.config import DiscoveryConfig
+    from flows.deploy import NoServerError, flow_run_url, trigger as start
+
+    try:
+        parameters = {}
+        if config_file is not None:
+            parameters["config"] = DiscoveryConfig.from_yaml(config_file).model_dump(mode="json")
+        for item in param or []:
+            key, separator, value = item.partition("=")
+            if not separator:
+                raise ValueError(f"--param {item}: expected key=value")
+            try:
+                parameters[key] = json.loads(value)
+            except json.JSONDecodeError:
+                parameters[key] = value
+        flow_run = start(name, parameters, wait)
+    except (NoServerError, ValueError, FileNotFoundError, ValidationError) as error:
+        console.print(f"[bold red]error:[/bold red] {error}")
+        raise typer.Exit(BAD_INPUT) from error
+    state = flow_run.state.name if flow_run.state else "Scheduled"
+    typer.echo(f"flow run {flow_run.name} ({flow_run.id}): {state}")
+    typer.echo(flow_run_url(flow_run))
+    if wait and not (flow_run.state and flow_run.state.is_completed()):
+        raise typer.Exit(1)
+
+
 results_app = typer.Typer(help="Query the results store.", no_args_is_help=True)
 app.add_typer(results_app, name="results")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from functools import cache
 from pathlib import Path
 
@@ -14,8 +15,12 @@ from smoacs_core.predictors.legacy_matgl import CHECKPOINT_FILES
 from smoacs_core.predictors.model_store import checkpoint_dir
 from smoacs_core.predictors.registry import PREDICTORS
 from smoacs_core.settings import SmoacsSettings
+from smoacs_core.store import ResultsStore
+from smoacs_core.store.store import PASSWORD_ENV
 
 CACHE_DIR_NAME = ".prefect-cache"
+PASSWORD_SECRET_BLOCK = "smoacs-store-password"
+"""Name of the Prefect Secret block holding the store password (used when SMOACS_STORE_PASSWORD is unset)."""
 
 
 class FileRef(BaseModel):
@@ -44,6 +49,19 @@ def cache_policy(results_dir: Path) -> CachePolicy:
     version), so a re-run of the same configuration reuses every finished task.
     """
     return (INPUTS + TASK_SOURCE).configure(key_storage=str(Path(results_dir).resolve() / CACHE_DIR_NAME))
+
+
+def open_store(store_url: str) -> ResultsStore:
+    """The results store, its password from SMOACS_STORE_PASSWORD or the Prefect Secret block, if any."""
+    password = None
+    if not os.environ.get(PASSWORD_ENV) and "@" in store_url:
+        from prefect.blocks.system import Secret
+
+        try:
+            password = Secret.load(PASSWORD_SECRET_BLOCK).get()
+        except ValueError:  # no such block: the server trusts this client, or the URL needs no password
+            password = None
+    return ResultsStore(store_url, password)
 
 
 @cache

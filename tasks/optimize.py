@@ -14,9 +14,9 @@ from smoacs_core.reference import known_formulas
 from smoacs_core.run import RunOutcome, load_predictors, run_optimization
 from smoacs_core.run_output import prepare_output_dir, write_results
 from smoacs_core.settings import SmoacsSettings
-from smoacs_core.store import CandidateData, PropertyValue, ResultsStore
+from smoacs_core.store import CandidateData, PropertyValue
 from smoacs_core.templates import perovskite_template, structure_templates
-from tasks.common import FileRef
+from tasks.common import FileRef, open_store
 from tasks.sample import InitialStructure
 
 STAGE = "optimized"
@@ -115,7 +115,7 @@ def optimize_batch(
     out = prepare_output_dir(Path(run_dir) / "batches" / f"batch-{batch:04d}", overwrite=True)
     write_results(out, outcome.result, outcome.table, outcome.summary)
     records = _candidate_records(batch, outcome, optimization, out, predictors)
-    ResultsStore(store_url).save_candidates(run_id, records)
+    open_store(store_url).save_candidates(run_id, records)
     logger.info("batch %d: %d candidates, success rate %.3f", batch, len(records), outcome.summary["success_rate"])
     return BatchResult(
         batch=batch,

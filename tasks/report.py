@@ -16,8 +16,7 @@ from pydantic import BaseModel  # noqa: E402
 
 from smoacs_core.evaluation import summarize  # noqa: E402
 from smoacs_core.reference import known_formulas  # noqa: E402
-from smoacs_core.store import ResultsStore  # noqa: E402
-from tasks.common import FileRef  # noqa: E402
+from tasks.common import FileRef, open_store  # noqa: E402
 from tasks.optimize import STAGE  # noqa: E402
 
 TOP_CANDIDATES = 20
@@ -75,7 +74,7 @@ def write_report(
 ) -> RunReport:
     """Aggregate the run's candidates from the store into report files and UI artifacts."""
     logger = get_run_logger()
-    store = ResultsStore(store_url)
+    store = open_store(store_url)
     candidates = store.candidates(run_id)
     if candidates.empty:
         raise ValueError(f"run {run_id} has no candidates to report")

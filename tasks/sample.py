@@ -16,9 +16,8 @@ from smoacs_core.config import OptimizationConfig
 from smoacs_core.data.sampling import sample_structures
 from smoacs_core.perovskite import random_templates
 from smoacs_core.settings import SmoacsSettings
-from smoacs_core.store import ResultsStore
 from smoacs_core.structure_io import read_structures
-from tasks.common import FileRef
+from tasks.common import FileRef, open_store
 
 
 class InitialStructure(BaseModel):
@@ -46,7 +45,7 @@ def _write(structure: Structure, directory: Path, label: str) -> FileRef:
 
 
 def _candidate_structures(store_url: str, run_id: str) -> list[tuple[str, Structure]]:
-    store = ResultsStore(store_url)
+    store = open_store(store_url)
     table = store.candidates(run_id)
     if table.empty:
         raise ValueError(f"initial.run_id: run '{run_id}' has no candidates in {store.display_url}")
@@ -90,6 +89,6 @@ def sample_initial_structures(
         InitialStructure(label=label, kind=kind, repeat=repeat, file=_write(structure, directory, label))
         for label, structure in labelled
     ]
-    ResultsStore(store_url).set_stage(run_id, "sample", "completed", f"{len(structures)} initial structures")
+    open_store(store_url).set_stage(run_id, "sample", "completed", f"{len(structures)} initial structures")
     logger.info("%d initial structures (%s) in %s", len(structures), initial.kind, directory)
     return InitialStructureSet(structures=structures)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import task
 
-from smoacs_core.store import ResultsStore
+from tasks.common import open_store
 
 PLANNED = {
     "prerelax": "M3GNet/CHGNet pre-relaxation (issue 5)",
@@ -22,5 +22,5 @@ class StageNotAvailableError(RuntimeError):
 def stage_not_available(stage: str, run_id: str, store_url: str) -> None:
     """Record the stage as not available and stop the run with a message saying what is missing."""
     message = f"stage '{stage}' is not available yet: {PLANNED[stage]} has not landed; remove it from 'stages'"
-    ResultsStore(store_url).set_stage(run_id, stage, "not_available", message)
+    open_store(store_url).set_stage(run_id, stage, "not_available", message)
     raise StageNotAvailableError(message)

@@ -2,8 +2,8 @@
 
 Every write is an upsert on natural keys inside one transaction, so a resumed or repeated task never
 duplicates a candidate and a crash never leaves half a batch behind. Passwords never live in configuration:
-a URL with a user but no password takes it from ``SMOACS_STORE_PASSWORD``; URLs are only ever shown with the
-password hidden.
+a URL with a user but no password takes it from the caller (the pipeline reads a Prefect Secret block) or from
+``SMOACS_STORE_PASSWORD``; URLs are only ever shown with the password hidden.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def default_store_url(results_dir: Path) -> str:
     return f"sqlite:///{Path(results_dir).resolve() / SQLITE_FILE}"
 
 
-def resolve_store_url(url: str) -> URL:
-    """Parse ``url``; refuse embedded passwords; fill the password from the environment."""
+def resolve_store_url(url: str, password: str | None = None) -> URL:
+    """Parse ``url``; refuse embedded passwords; fill in ``password`` or the one in the environment."""
     try:
         parsed = make_url(url)
     except ArgumentError as error:
@@ -57,8 +57,9 @@ def resolve_store_url(url: str) -> URL:
             f"store URL {parsed.render_as_string(hide_password=True)} contains a password; "
             f"put it in the environment variable {PASSWORD_ENV} instead"
         )
-    if parsed.username and os.environ.get(PASSWORD_ENV):
-        parsed = parsed.set(password=os.environ[PASSWORD_ENV])
+    password = password or os.environ.get(PASSWORD_ENV)
+    if parsed.username and password:
+        parsed = parsed.set(password=password)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
@@ -97,8 +98,8 @@ def _finite_or_none(value: float | None) -> float | None:
 class ResultsStore:
     """Query and write runs and candidates. Create with a SQLAlchemy URL (``sqlite:///...``, ``postgresql://...``)."""
 
-    def __init__(self, url: str):
-        self.url = resolve_store_url(url)
+    def __init__(self, url: str, password: str | None = None):
+        self.url = resolve_store_url(url, password)
         self.display_url = self.url.render_as_string(hide_password=True)
         if self.url.get_backend_name() == "sqlite" and self.url.database:
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
