@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from flows.config import DEFAULT_CONFIG, DiscoveryConfig
+from smoacs_core.cli import print_rates
 from smoacs_core.predictors.model_store import checkpoint_dir
 from smoacs_core.predictors.registry import PREDICTORS
 from smoacs_core.settings import SmoacsSettings
@@ -52,10 +52,4 @@ def print_summary(config: DiscoveryConfig, summary: dict) -> None:
     if "success_rate" not in summary:
         console.print(f"run {config.run_id}: stages {summary.get('stages')} completed")
         return
-    table = Table(title=f"run {config.run_id}: {summary['n_samples']} candidates -> {config.run_dir}")
-    table.add_column("criterion")
-    table.add_column("rate", justify="right")
-    table.add_row("[bold]success", f"[bold]{summary['success_rate']:.3f}")
-    for name, rate in summary["rates"].items():
-        table.add_row(name, f"{rate:.3f}")
-    Console().print(table)
+    print_rates(summary, f"run {config.run_id}: {summary['n_samples']} candidates -> {config.run_dir}")

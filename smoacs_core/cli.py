@@ -206,7 +206,7 @@ def _optimize(
         )
     outcome.summary["rejected_inputs"] = [{"label": label, "reason": reason} for label, reason in rejected_inputs]
     write_results(out, outcome.result, outcome.table, outcome.summary)
-    _print_summary(outcome.summary, out)
+    print_rates(outcome.summary, f"{outcome.summary['n_samples']} candidates -> {out}")
 
 
 @app.command()
@@ -371,15 +371,16 @@ def results_export(
         console.print(f"{len(candidates)} candidates -> {output}")
 
 
-def _print_summary(summary: dict, out: Path) -> None:
-    table = Table(title=f"{summary['n_samples']} candidates -> {out}")
+def print_rates(summary: dict, title: str) -> None:
+    """The success rate, every criterion's rate and the diversity rates of a run summary, as a table."""
+    table = Table(title=title)
     table.add_column("criterion")
     table.add_column("rate", justify="right")
     table.add_row("[bold]success", f"[bold]{summary['success_rate']:.3f}")
     for name, rate in summary["rates"].items():
         table.add_row(name, f"{rate:.3f}")
     for name in ("unique_rate", "unique_rate_in_success", "unique_novel_rate_in_success"):
-        value = summary[name]
+        value = summary.get(name)
         table.add_row(name, "n/a" if value is None else f"{value:.3f}")
     Console().print(table)
 
