@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from smoacs_core.config import OptimizationConfig
 from smoacs_core.data.sampling import SamplingConfig
+from smoacs_core.relax.relax import RelaxConfig
 from smoacs_core.settings import SmoacsSettings
 
 Stage = Literal["sample", "optimize", "prerelax", "hull", "dft_submit", "dft_harvest", "report"]
@@ -80,6 +81,7 @@ class DiscoveryConfig(BaseModel):
     optimization: OptimizationConfig = Field(
         default_factory=lambda: OptimizationConfig.preset("perovskite"), description="SMOACS settings."
     )
+    prerelax: RelaxConfig = Field(default_factory=RelaxConfig, description="ML pre-relaxation (stage 'prerelax').")
     batch_size: int = Field(default=64, ge=1, description="Crystals per optimization task (cache/resume unit).")
     task_runner: Literal["threads", "dask"] = Field(
         default="threads", description="'threads' runs batches in this process; 'dask' fans out on a Dask cluster."

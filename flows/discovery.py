@@ -10,6 +10,7 @@ import platform
 from importlib.metadata import version
 
 from prefect import flow, get_run_logger
+from pydantic import BaseModel
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -17,7 +18,8 @@ from flows.config import DEFAULT_CONFIG, DiscoveryConfig
 from smoacs_core import __version__
 from smoacs_core.store import default_store_url
 from tasks.common import cache_policy, model_fingerprint, open_store
-from tasks.optimize import optimize_batch
+from tasks.optimize import BatchResult, optimize_batch
+from tasks.prerelax import PrerelaxBatchResult, prerelax_batch
 from tasks.report import write_report
 from tasks.sample import InitialStructureSet, sample_initial_structures
 from tasks.unavailable import PLANNED, stage_not_available
@@ -37,14 +39,37 @@ def sample_stage(config: DiscoveryConfig, run_id: str, store_url: str) -> Initia
     return task(config.initial, config.optimization, str(config.run_dir), store_url, run_id)
 
 
-@flow(name="optimize-stage")
-def optimize_stage(
-    config: DiscoveryConfig, run_id: str, store_url: str, initial: InitialStructureSet
-) -> dict[str, str]:
-    """Optimize the initial structures in batches; returns each batch's final state name (Completed/Cached)."""
+class StageBatches(BaseModel):
+    """What a batched stage produced: each batch's final state name (Completed/Cached/Failed) and result."""
+
+    states: dict[str, str]
+    results: list[BatchResult | PrerelaxBatchResult] = []
+
+
+def _collect(futures: dict, stage: str, run_id: str, store_url: str) -> StageBatches:
+    """Wait for every batch; failed batches are logged and recorded, the others kept."""
     logger = get_run_logger()
-    store = open_store(store_url)
-    store.set_stage(run_id, "optimize", "running")
+    states, results, failures = {}, [], {}
+    for number, future in futures.items():
+        future.wait()
+        states[str(number)] = future.state.name
+        if future.state.is_failed():
+            failures[number] = str(future.state.message)
+            logger.error("%s batch %d failed: %s", stage, number, future.state.message)
+        else:
+            results.append(future.result())
+    reused = sum(state == "Cached" for state in states.values())
+    message = f"{len(futures)} batches ({reused} from cache, {len(failures)} failed)"
+    open_store(store_url).set_stage(run_id, stage, "failed" if failures else "completed", message)
+    if failures and len(failures) == len(futures):
+        raise BatchFailuresError(f"every {stage} batch failed: {failures}")
+    return StageBatches(states=states, results=results)
+
+
+@flow(name="optimize-stage")
+def optimize_stage(config: DiscoveryConfig, run_id: str, store_url: str, initial: InitialStructureSet) -> StageBatches:
+    """Optimize the initial structures in batches."""
+    open_store(store_url).set_stage(run_id, "optimize", "running")
     task = optimize_batch.with_options(cache_policy=cache_policy(config.results_dir))
     fingerprint = model_fingerprint(tuple(sorted({t.predictor for t in config.optimization.targets})))
     structures = initial.structures
@@ -56,19 +81,23 @@ def optimize_stage(
         )
         for number, start in enumerate(range(0, len(structures), size))
     }
-    states, failures = {}, {}
-    for number, future in futures.items():
-        future.wait()
-        states[str(number)] = future.state.name
-        if future.state.is_failed():
-            failures[number] = str(future.state.message)
-            logger.error("batch %d failed: %s", number, future.state.message)
-    reused = sum(state == "Cached" for state in states.values())
-    message = f"{len(futures)} batches ({reused} from cache, {len(failures)} failed)"
-    store.set_stage(run_id, "optimize", "failed" if failures else "completed", message)
-    if failures and len(failures) == len(futures):
-        raise BatchFailuresError(f"every optimization batch failed: {failures}")
-    return states
+    return _collect(futures, "optimize", run_id, store_url)
+
+
+@flow(name="prerelax-stage")
+def prerelax_stage(config: DiscoveryConfig, run_id: str, store_url: str, optimized: StageBatches) -> StageBatches:
+    """Relax every optimized batch with the ML potential and judge it again."""
+    open_store(store_url).set_stage(run_id, "prerelax", "running")
+    task = prerelax_batch.with_options(cache_policy=cache_policy(config.results_dir))
+    fingerprint = model_fingerprint(tuple(sorted({t.predictor for t in config.optimization.targets})))
+    futures = {
+        batch.batch: task.submit(
+            run_id, batch.batch, batch.candidate_ids, config.optimization, config.prerelax, str(config.run_dir),
+            store_url, fingerprint,
+        )
+        for batch in optimized.results
+    }
+    return _collect(futures, "prerelax", run_id, store_url)
 
 
 def _task_runner(config: DiscoveryConfig):
@@ -103,16 +132,19 @@ def discovery(config: DiscoveryConfig | None = None) -> dict:
 
 def _run_stages(config: DiscoveryConfig, run_id: str, store_url: str) -> dict:
     batch_states: dict[str, str] = {}
-    initial = None
+    initial = optimized = None
     for stage in config.stages:
         if stage == "sample":
             initial = sample_stage(config, run_id, store_url)
         elif stage == "optimize":
             if initial is None:
                 raise ValueError("stages: 'optimize' needs 'sample' before it (initial.kind chooses the source)")
-            batch_states = optimize_stage.with_options(task_runner=_task_runner(config))(
-                config, run_id, store_url, initial
-            )
+            optimized = optimize_stage.with_options(task_runner=_task_runner(config))(config, run_id, store_url, initial)
+            batch_states = optimized.states
+        elif stage == "prerelax":
+            if optimized is None:
+                raise ValueError("stages: 'prerelax' needs 'optimize' before it")
+            prerelax_stage.with_options(task_runner=_task_runner(config))(config, run_id, store_url, optimized)
         elif stage in PLANNED:
             stage_not_available(stage, run_id, store_url)
         elif stage == "report":

@@ -49,11 +49,11 @@ def test_flow_writes_store_files_and_reuses_cache(tmp_path):
 def test_unavailable_stage_fails_clearly_and_keeps_finished_work(tmp_path):
     from flows.discovery import discovery
 
-    config = _config(tmp_path, stages=["sample", "optimize", "prerelax", "report"])
+    config = _config(tmp_path, stages=["sample", "optimize", "dft_submit", "report"])
     with pytest.raises(Exception, match="not available"):
         discovery(config)
     store = ResultsStore(default_store_url(tmp_path))
-    assert store.stage_statuses(config.run_id)["prerelax"][0] == "not_available"
+    assert store.stage_statuses(config.run_id)["dft_submit"][0] == "not_available"
     assert len(store.candidates(config.run_id)) == 6
     assert store.run(config.run_id).status == "failed"
 
@@ -107,3 +107,28 @@ def test_free_crystals_from_a_sampled_data_set(tmp_path, data_dir):
 def test_perovskite_mode_rejects_arbitrary_structures(tmp_path):
     with pytest.raises(ValueError, match="initial.kind"):
         _config(tmp_path, initial={"kind": "files", "path": str(tmp_path)})
+
+
+@pytest.mark.slow
+def test_prerelax_stage_reports_what_survives(tmp_path):
+    """After SMOACS, M3GNet relaxes every candidate; the report puts the paper's metric and the relaxed rate side by side."""
+    from flows.discovery import discovery
+
+    config = _config(tmp_path, stages=["sample", "optimize", "prerelax", "report"],
+                     initial={"kind": "perovskite_templates", "count": 4, "seed": 3},
+                     optimization={"mode": "perovskite", "steps": 30}, batch_size=2,
+                     prerelax={"max_steps": 60})
+    summary = discovery(config)
+    assert summary["relaxed"]["n_samples"] == 4
+    assert 0.0 <= summary["relaxed"]["success_rate"] <= 1.0
+    store = ResultsStore(default_store_url(tmp_path))
+    candidates = store.candidates(config.run_id)
+    assert (candidates["stage"] == "prerelaxed").all()
+    assert candidates["prerelaxed.energy_per_atom"].notna().all()
+    assert {"prerelaxed.band_gap", "prerelaxed.band_gap_drift", "prerelaxed.relax_converged"} <= set(candidates)
+    relaxed_id = candidates["id"][0]
+    assert store.structure(relaxed_id, "prerelaxed").composition == store.structure(relaxed_id, "optimized").composition
+    report = (config.run_dir / "report" / "report.md").read_text()
+    assert "after ML relaxation" in report
+    again = discovery(config)  # resumes entirely from the cache
+    assert again["relaxed"] == summary["relaxed"]

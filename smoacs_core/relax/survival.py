@@ -3,7 +3,8 @@
 The paper judges an optimized structure by the predictor that optimized it. After relaxation the same
 predictors are applied again, with the same criteria; the drift (property change, volume change, whether
 StructureMatcher still sees the same structure) says how much of the optimized candidate was real.
-A candidate counts as a success after relaxation only if its relaxation converged.
+A candidate counts as a success after relaxation only if its relaxation converged; perovskite coordinates are
+judged up to a rigid shift of the whole cell, which relaxation may introduce.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def evaluate_relaxed(
     counted as a success.
     """
     judged = [as_discrete(r.structure if r.structure is not None else s) for s, r in zip(optimized, relaxed, strict=True)]
-    table = evaluate_candidates(judged, templates, predictors, config, device=device)
+    table = evaluate_candidates(judged, templates, predictors, config, device=device, translation_invariant=True)
     before = evaluate_candidates([as_discrete(s) for s in optimized], templates, predictors, config, device=device)
     table["relax_status"] = [r.status for r in relaxed]
     table["relax_steps"] = [r.steps for r in relaxed]
