@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from smoacs_core.data.cli import sample
+from smoacs_core.hull.cli import hull
 
 app = typer.Typer(help="SMOACS crystal discovery.", no_args_is_help=True, add_completion=False)
 console = Console(stderr=True, soft_wrap=True)
@@ -129,6 +130,7 @@ def optimize(
 
 
 app.command("sample")(sample)
+app.command("hull")(hull)
 
 
 def _optimize(
@@ -207,6 +209,70 @@ def _optimize(
     outcome.summary["rejected_inputs"] = [{"label": label, "reason": reason} for label, reason in rejected_inputs]
     write_results(out, outcome.result, outcome.table, outcome.summary)
     print_rates(outcome.summary, f"{outcome.summary['n_samples']} candidates -> {out}")
+
+
+class Potential(str, Enum):
+    m3gnet = "m3gnet"
+    chgnet = "chgnet"
+
+
+@app.command()
+def prerelax(
+    optimized: Annotated[Path, typer.Argument(help="Output directory of `smoacs optimize`.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Output directory; default OPTIMIZED/prerelaxed.")] = None,
+    potential: Annotated[Potential, typer.Option("--potential", help="ML potential.")] = Potential.m3gnet,
+    fmax: Annotated[float, typer.Option("--fmax", min=0.0, help="Force criterion (eV/A).")] = 0.1,
+    max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Optimizer step limit.")] = 300,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace results already in --out.")] = False,
+) -> None:
+    """Relax optimized candidates with an ML potential and judge them again (what survives relaxation)."""
+    import json
+
+    import pandas as pd
+    from pymatgen.core import Structure
+
+    from smoacs_core.config import OptimizationConfig
+    from smoacs_core.relax.potentials import ase_calculator
+    from smoacs_core.relax.relax import RelaxConfig, relax_structures
+    from smoacs_core.relax.survival import evaluate_relaxed, survival_summary
+    from smoacs_core.run import load_predictors
+    from smoacs_core.run_output import check_output_dir
+    from smoacs_core.settings import SmoacsSettings
+    from smoacs_core.templates import candidate_templates
+
+    out = out or optimized / "prerelaxed"
+    try:
+        if not (optimized / "summary.json").is_file() or not (optimized / "candidates.csv").is_file():
+            raise FileNotFoundError(f"{optimized}: not a `smoacs optimize` output (summary.json, candidates.csv)")
+        check_output_dir(out, overwrite)
+        config = OptimizationConfig.model_validate(json.loads((optimized / "summary.json").read_text())["config"])
+        ids = list(pd.read_csv(optimized / "candidates.csv")["id"])
+        structures = [Structure.from_file(optimized / "structures" / f"{i}.cif") for i in ids]
+        relax = RelaxConfig(potential=potential.value, fmax=fmax, max_steps=max_steps)
+        settings = SmoacsSettings()
+        predictors = load_predictors(config, settings)
+        calculator = ase_calculator(relax.potential, settings)
+    except (ValueError, FileNotFoundError, ConnectionError, KeyError) as error:
+        console.print(f"[bold red]error:[/bold red] {error}")
+        raise typer.Exit(BAD_INPUT) from error
+    templates = candidate_templates(structures, ids, config.supercell_repeat if config.is_perovskite else None)
+    with Progress(TextColumn("[bold]relax"), BarColumn(bar_width=24), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        task = progress.add_task("", total=len(structures))
+        results = relax_structures(structures, ids, calculator, relax, on_done=lambda _: progress.advance(task))
+    table = evaluate_relaxed(structures, results, templates, predictors, config)
+    (out / "structures").mkdir(parents=True, exist_ok=True)
+    for result in results:
+        if result.structure is not None:
+            result.structure.to(filename=str(out / "structures" / f"{result.label}.cif"))
+    table["id"] = ids
+    table.to_csv(out / "prerelaxed.csv", index=False)
+    summary = {**survival_summary(table), "relax": relax.model_dump(), "optimized": str(optimized)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    Console().print(
+        f"success {summary['success_rate_unrelaxed']:.3f} unrelaxed (paper's metric) -> "
+        f"{summary['success_rate_relaxed']:.3f} after relaxation; {summary['relax_status']} -> {out}"
+    )
 
 
 @app.command()

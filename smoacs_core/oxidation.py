@@ -103,6 +103,11 @@ def is_charge_neutral(sites: Structure | Sequence[str]) -> bool:
     return 0 in reachable
 
 
+def site_oxidation_states(structure: Structure) -> tuple[int, ...]:
+    """The oxidation number each site's species carries (0 where it carries none)."""
+    return tuple(int(getattr(site.specie, "oxi_state", 0) or 0) for site in structure)
+
+
 def _site_symbols(sites: Structure | Sequence[str]) -> list[str]:
     if isinstance(sites, Structure):
         if not sites.is_ordered:

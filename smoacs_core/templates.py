@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pymatgen.core import Structure
 
 from smoacs_core.crystal import CrystalTemplate
-from smoacs_core.oxidation import oxidation_patterns
+from smoacs_core.oxidation import oxidation_patterns, site_oxidation_states
 from smoacs_core.perovskite import ideal_sites, random_templates, site_patterns
 from smoacs_core.vocabulary import ElementVocabulary
 
@@ -64,3 +64,14 @@ def structure_templates(
             continue
         selection.templates.append(CrystalTemplate(structure=structure, patterns=tuple(patterns), label=label))
     return selection
+
+
+def candidate_templates(structures: Sequence[Structure], labels: Sequence[str], perovskite_repeat: int | None) -> list[CrystalTemplate]:
+    """Templates to judge finished candidates by (after relaxation, say): perovskite sites for perovskite runs,
+    otherwise the candidate itself with the oxidation numbers its species carry."""
+    if perovskite_repeat is not None:
+        return [perovskite_template(s, label, perovskite_repeat) for s, label in zip(structures, labels, strict=True)]
+    return [
+        CrystalTemplate(structure=s, patterns=(site_oxidation_states(s),), label=label)
+        for s, label in zip(structures, labels, strict=True)
+    ]

@@ -9,14 +9,13 @@ from pydantic import BaseModel
 from pymatgen.io.cif import CifWriter
 
 from smoacs_core.config import OptimizationConfig
-from smoacs_core.crystal import CrystalTemplate
 from smoacs_core.relax.potentials import ase_calculator, potential_identity
 from smoacs_core.relax.relax import RelaxConfig, relax_structures
 from smoacs_core.relax.survival import evaluate_relaxed, survival_summary
 from smoacs_core.run import load_predictors
 from smoacs_core.settings import SmoacsSettings
 from smoacs_core.store import CandidateData, PropertyValue
-from smoacs_core.templates import perovskite_template
+from smoacs_core.templates import candidate_templates
 from tasks.common import FileRef, open_store
 
 STAGE = "prerelaxed"
@@ -26,19 +25,6 @@ class PrerelaxBatchResult(BaseModel):
     batch: int
     summary: dict
     table: FileRef
-
-
-def _templates(store, table, optimization: OptimizationConfig, optimized) -> list[CrystalTemplate]:
-    """The templates the candidates came from (perovskite geometry is judged against their ideal sites)."""
-    templates = []
-    for candidate_id, label, structure in zip(table["id"], table["template"], optimized, strict=True):
-        initial = store.structure(candidate_id, "initial")
-        if optimization.is_perovskite:
-            templates.append(perovskite_template(initial, label, optimization.supercell_repeat))
-        else:
-            states = tuple(int(getattr(s.specie, "oxi_state", 0) or 0) for s in structure)
-            templates.append(CrystalTemplate(structure=initial, patterns=(states,), label=label))
-    return templates
 
 
 @task(name="prerelax-batch", persist_result=True)
@@ -61,7 +47,8 @@ def prerelax_batch(
     table = store.candidates(run_id)
     table = table[table["id"].isin(candidate_ids)].set_index("id").loc[candidate_ids].reset_index()
     optimized = [store.structure(candidate_id, "optimized") for candidate_id in candidate_ids]
-    templates = _templates(store, table, optimization, optimized)
+    repeat = optimization.supercell_repeat if optimization.is_perovskite else None
+    templates = candidate_templates(optimized, list(table["template"]), repeat)
     predictors = load_predictors(optimization, SmoacsSettings())
     calculator = ase_calculator(relax.potential, device=optimization.device)
     results = relax_structures(optimized, candidate_ids, calculator, relax)

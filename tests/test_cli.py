@@ -148,3 +148,19 @@ def test_missing_model_directory(tmp_path, monkeypatch):
     monkeypatch.setenv("SMOACS_MODEL_DIR", str(tmp_path / "no-models"))
     result = _invoke("--n", "2", "--steps", "2", "--out", str(tmp_path / "run"))
     assert result.exit_code == 2 and "no-models" in result.output
+
+
+@pytest.mark.slow
+def test_prerelax_command(tmp_path):
+    out = tmp_path / "run"
+    assert _invoke("--n", "3", "--steps", "20", "--out", str(out)).exit_code == 0
+    result = runner.invoke(app, ["prerelax", str(out), "--max-steps", "40"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "prerelaxed" / "summary.json").read_text())
+    assert summary["n_samples"] == 3 and "success_rate_relaxed" in summary and "success_rate_unrelaxed" in summary
+    table = pd.read_csv(out / "prerelaxed" / "prerelaxed.csv")
+    assert set(table["id"]) == set(pd.read_csv(out / "candidates.csv")["id"])
+    assert {"relax_status", "band_gap_drift", "volume_ratio", "matches_unrelaxed"} <= set(table.columns)
+    again = runner.invoke(app, ["prerelax", str(out)])
+    assert again.exit_code == 2 and "already holds results" in again.output
+    assert runner.invoke(app, ["prerelax", str(tmp_path)]).exit_code == 2

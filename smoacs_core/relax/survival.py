@@ -19,14 +19,17 @@ from pymatgen.core import Structure
 from smoacs_core.config import OptimizationConfig
 from smoacs_core.crystal import CrystalTemplate, DiscreteCrystal
 from smoacs_core.evaluation import evaluate_candidates
+from smoacs_core.oxidation import site_oxidation_states
 from smoacs_core.predictors.base import PropertyPredictor
 from smoacs_core.relax.relax import RelaxResult
 
 
 def as_discrete(structure: Structure) -> DiscreteCrystal:
     """A one-hot crystal from a structure whose species carry the oxidation states the optimizer chose."""
-    states = tuple(int(getattr(site.specie, "oxi_state", 0) or 0) for site in structure)
-    return DiscreteCrystal(structure=structure, pattern_index=-1, oxidation_states=states, agrees_with_soft_argmax=True)
+    return DiscreteCrystal(
+        structure=structure, pattern_index=-1, oxidation_states=site_oxidation_states(structure),
+        agrees_with_soft_argmax=True,
+    )
 
 
 def evaluate_relaxed(
