@@ -236,7 +236,7 @@ def prerelax(
     from smoacs_core.relax.relax import RelaxConfig, relax_structures
     from smoacs_core.relax.survival import evaluate_relaxed, survival_summary
     from smoacs_core.run import load_predictors
-    from smoacs_core.run_output import check_output_dir
+    from smoacs_core.run_output import OutputExistsError, check_output_dir
     from smoacs_core.settings import SmoacsSettings
     from smoacs_core.templates import candidate_templates
 
@@ -252,7 +252,7 @@ def prerelax(
         settings = SmoacsSettings()
         predictors = load_predictors(config, settings)
         calculator = ase_calculator(relax.potential, settings)
-    except (ValueError, FileNotFoundError, ConnectionError, KeyError) as error:
+    except (ValueError, FileNotFoundError, OutputExistsError, ConnectionError, KeyError) as error:
         console.print(f"[bold red]error:[/bold red] {error}")
         raise typer.Exit(BAD_INPUT) from error
     templates = candidate_templates(structures, ids, config.supercell_repeat if config.is_perovskite else None)
