@@ -26,10 +26,6 @@ class NeighborGraph:
     images: torch.Tensor
     """(E, 3) float lattice translations applied to dst."""
 
-    def edge_crystal(self, site_crystal: torch.Tensor) -> torch.Tensor:
-        """(E,) index of the crystal each edge belongs to."""
-        return site_crystal[self.src]
-
 
 def build_neighbor_graph(
     lattices: torch.Tensor, frac_coords: torch.Tensor, site_crystal: torch.Tensor, cutoff: float
@@ -69,12 +65,3 @@ def build_neighbor_graph(
         src_all = dst_all = torch.zeros(0, dtype=torch.long, device=device)
         images_all = torch.zeros((0, 3), dtype=frac_coords.dtype, device=device)
     return NeighborGraph(cutoff=cutoff, src=src_all, dst=dst_all, images=images_all)
-
-
-def bond_vectors(
-    graph: NeighborGraph, lattices: torch.Tensor, frac_coords: torch.Tensor, site_crystal: torch.Tensor
-) -> torch.Tensor:
-    """(E, 3) Cartesian bond vectors, differentiable in lattice and coordinates."""
-    lattice_per_edge = lattices[site_crystal[graph.src]]
-    frac_bond = frac_coords[graph.dst] + graph.images - frac_coords[graph.src]
-    return torch.einsum("ei,eij->ej", frac_bond, lattice_per_edge)

@@ -3,7 +3,8 @@
 For some combinations of angles no parallelepiped exists (e.g. alpha = beta = 30, gamma = 150): the term
 under the square root of the third lattice vector becomes negative and a naive construction returns NaN,
 which then poisons every gradient in the batch (the paper reports exactly this in A.6). We clamp that term
-to a small positive floor; such cells are flagged by :func:`degenerate_cells` and fail evaluation.
+to a small positive floor: such a cell comes out flat, its atoms collapse onto each other and it fails the
+0.5 A distance criterion when judged.
 """
 
 from __future__ import annotations
@@ -34,9 +35,3 @@ def lattice_matrix(lengths: torch.Tensor, angles_deg: torch.Tensor) -> torch.Ten
         [c * cos_b, c * (cos_a - cos_b * cos_g) / sin_g, c * torch.sqrt(volume_term) / sin_g], dim=-1
     )
     return torch.stack([vec_a, vec_b, vec_c], dim=-2)
-
-
-def degenerate_cells(angles_deg: torch.Tensor) -> torch.Tensor:
-    """(B,) bool: angle triples for which no real cell exists (the NaN case clamped above)."""
-    cosines = torch.cos(torch.deg2rad(angles_deg)).unbind(-1)
-    return _volume_term(*cosines) <= _MIN_VOLUME_TERM
