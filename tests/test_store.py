@@ -66,6 +66,21 @@ def test_a_failing_write_leaves_nothing_behind(store):
     assert store.candidates().empty
 
 
+def test_properties_are_added_without_touching_candidates(store):
+    store.start_run("run1", "demo", {}, {})
+    store.save_candidates("run1", [_candidate(0), _candidate(1, success=False)])
+    hull = {"run1-b0-0": [PropertyValue("optimized", "e_above_hull", "local", 0.12, "eV/atom")],
+            "run1-b0-1": [PropertyValue("optimized", "e_above_hull", "local", float("nan"), "eV/atom")]}
+    store.save_properties("run1", hull)
+    store.save_properties("run1", hull)  # a repeated task writes again
+    table = store.candidates("run1")
+    assert table["optimized.e_above_hull"].tolist()[0] == 0.12 and table["optimized.e_above_hull"].isna().tolist()[1]
+    assert table["optimized.band_gap"].tolist() == [1.7, 2.7] and table["success"].tolist() == [True, False]
+    with pytest.raises(KeyError, match="run1-b0-7"):
+        store.save_properties("run1", {"run1-b0-7": hull["run1-b0-0"], **hull})
+    assert store.candidates("run1")["optimized.e_above_hull"].tolist()[0] == 0.12
+
+
 def test_passwords_never_in_urls(monkeypatch):
     with pytest.raises(StoreError, match="SMOACS_STORE_PASSWORD") as error:
         ResultsStore("postgresql://smoacs:hunter2@127.0.0.1:1/db")

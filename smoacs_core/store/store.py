@@ -183,6 +183,27 @@ class ResultsStore:
                  for c in candidates for name, passed in c.criteria.items()],
             )
 
+    def save_properties(self, run_id: str, properties: Mapping[str, Sequence[PropertyValue]]) -> None:
+        """Add or update property values (candidate id -> values) of existing candidates, in one transaction.
+
+        For stages that measure candidates without changing them (the convex hull): the candidate rows, their
+        structures and criteria stay as they are. Raises KeyError naming ids that are not candidates of the run.
+        """
+        with Session(self.engine) as session, session.begin():
+            known = set(session.scalars(
+                select(Candidate.id).where(Candidate.run_id == run_id, Candidate.id.in_(list(properties)))
+            ))
+            unknown = sorted(set(properties) - known)
+            if unknown:
+                raise KeyError(f"not candidates of run '{run_id}': {', '.join(unknown[:5])}")
+            self._upsert(
+                session,
+                PropertyRecord,
+                [{"candidate_id": candidate_id, "stage": p.stage, "name": p.name, "source": p.source,
+                  "value": _finite_or_none(p.value), "unit": p.unit}
+                 for candidate_id, values in properties.items() for p in values],
+            )
+
     def save_files(self, run_id: str, files: Sequence[tuple[str, str, str, str | None]]) -> None:
         """(path, kind, sha256, candidate id or None) for each file a run wrote."""
         with Session(self.engine) as session, session.begin():

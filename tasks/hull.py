@@ -1,0 +1,125 @@
+"""Stage: the run's candidates against the convex hull; energy above hull recorded per candidate.
+
+Reads the candidates of one stage (``optimized``, ``prerelaxed``, ...) from the store: their structures and
+the energy property that matches the hull's footing, places them with ``smoacs_core.hull``, writes the ranked
+table, plots and report under ``<run_dir>/hull/<stage>/`` and records ``e_above_hull`` per candidate as a
+property of that stage (source: the reference's name).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from pydantic import BaseModel
+
+from smoacs_core.hull.config import HullConfig
+from smoacs_core.hull.placement import place_on_hull
+from smoacs_core.hull.reference import ReferenceInfo, load_reference
+from smoacs_core.hull.report import PLOTS_DIR, REPORT_FILE, TABLE_FILE, range_target_errors, write_hull
+from smoacs_core.settings import SmoacsSettings
+from smoacs_core.store import PropertyValue
+from tasks.common import FileRef, open_store
+
+ENERGY_PROPERTIES = {"formation_energy": "formation_energy", "total_energy": "energy_per_atom"}
+"""The store property holding each footing's energy: MEGNet's E_f (SMOACS, pre-relaxation) and the ML
+potential's total energy per atom (pre-relaxation)."""
+
+
+class HullReport(BaseModel):
+    """What the hull stage found, and where its files are."""
+
+    run_id: str
+    stage: str
+    footing: str
+    reference: ReferenceInfo
+    candidates: int
+    placed: int
+    on_hull: int
+    without_structure: list[str]
+    """candidates with no structure at this stage (e.g. a failed relaxation): not placed"""
+    incomplete_systems: list[str]
+    table: FileRef
+    report: FileRef
+    plots: list[FileRef]
+
+
+@task(name="convex-hull", persist_result=True)
+def place_candidates_on_hull(
+    run_id: str,
+    run_dir: str,
+    store_url: str,
+    hull_config: HullConfig,
+    stage: str = "optimized",
+    energy_property: str | None = None,
+) -> HullReport:
+    """Place every candidate of ``stage`` against the hull of ``hull_config``'s reference.
+
+    ``energy_property`` defaults to the footing's (formation_energy, or energy_per_atom for total energies).
+    Ranking uses the run's first range target (e.g. the band gap) as the target error.
+    """
+    logger = get_run_logger()
+    store = open_store(store_url)
+    table = store.candidates(run_id)
+    column = f"{stage}.{energy_property or ENERGY_PROPERTIES[hull_config.footing]}"
+    if table.empty:
+        raise ValueError(f"run {run_id} has no candidates to place on the hull")
+    if column not in table.columns:
+        raise ValueError(f"run {run_id}: no property '{column}' in the store (has stage '{stage}' run?)")
+    candidates, without_structure = [], []
+    for candidate_id, energy in zip(table["id"], table[column], strict=True):
+        try:
+            candidates.append((candidate_id, store.structure(candidate_id, stage), energy))
+        except KeyError:
+            without_structure.append(candidate_id)
+    if not candidates:
+        raise ValueError(f"run {run_id}: no candidate has a '{stage}' structure")
+    systems = {frozenset(el.symbol for el in s.composition.elements) for _, s, _ in candidates}
+    reference = load_reference(hull_config, SmoacsSettings(), systems)
+    results = place_on_hull(candidates, reference, hull_config)
+    targets = store.run(run_id).config.get("optimization", {}).get("targets", [])
+    errors, description = range_target_errors(targets, table, column_prefix=f"{stage}.")
+    out = Path(run_dir) / "hull" / stage
+    write_hull(out, results, reference, hull_config, errors, description, overwrite=True)
+    store.save_properties(
+        run_id,
+        {
+            r.id: [PropertyValue(stage, "e_above_hull", reference.name, r.e_above_hull, "eV/atom")]
+            for r in results
+        },
+    )
+    incomplete = sorted({r.chemical_system for r in results if not r.completeness.complete})
+    placed = [r for r in results if r.e_above_hull is not None]
+    on_hull = sum(bool(r.on_hull) for r in placed)
+    message = (
+        f"{len(placed)} of {len(table)} {stage} candidates placed against '{reference.name}', "
+        f"{on_hull} on the hull"
+    )
+    store.set_stage(run_id, "hull", "completed", message)
+    logger.info("%s (%s footing; %s)", message, hull_config.footing, reference.info().description)
+    if incomplete:
+        logger.warning(
+            "reference '%s' is incomplete for %d of %d chemical systems: %s",
+            reference.name,
+            len(incomplete),
+            len({r.chemical_system for r in results}),
+            ", ".join(incomplete[:10]),
+        )
+    if without_structure:
+        logger.warning(
+            "%d candidates have no %s structure and were not placed", len(without_structure), stage
+        )
+    return HullReport(
+        run_id=run_id,
+        stage=stage,
+        footing=hull_config.footing,
+        reference=reference.info(),
+        candidates=len(table),
+        placed=len(placed),
+        on_hull=on_hull,
+        without_structure=without_structure,
+        incomplete_systems=incomplete,
+        table=FileRef.of(out / TABLE_FILE),
+        report=FileRef.of(out / REPORT_FILE),
+        plots=[FileRef.of(p) for p in sorted((out / PLOTS_DIR).glob("*.png"))],
+    )
