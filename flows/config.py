@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from smoacs_core.config import OptimizationConfig
 from smoacs_core.data.sampling import SamplingConfig
+from smoacs_core.hull.config import HullConfig
 from smoacs_core.relax.relax import RelaxConfig
 from smoacs_core.settings import SmoacsSettings
 
@@ -82,6 +83,7 @@ class DiscoveryConfig(BaseModel):
         default_factory=lambda: OptimizationConfig.preset("perovskite"), description="SMOACS settings."
     )
     prerelax: RelaxConfig = Field(default_factory=RelaxConfig, description="ML pre-relaxation (stage 'prerelax').")
+    hull: HullConfig = Field(default_factory=HullConfig, description="Convex-hull reference and footing (stage 'hull').")
     batch_size: int = Field(default=64, ge=1, description="Crystals per optimization task (cache/resume unit).")
     task_runner: Literal["threads", "dask"] = Field(
         default="threads", description="'threads' runs batches in this process; 'dask' fans out on a Dask cluster."

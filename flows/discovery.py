@@ -18,6 +18,7 @@ from flows.config import DEFAULT_CONFIG, DiscoveryConfig
 from smoacs_core import __version__
 from smoacs_core.store import default_store_url
 from tasks.common import cache_policy, model_fingerprint, open_store
+from tasks.hull import place_candidates_on_hull
 from tasks.optimize import BatchResult, optimize_batch
 from tasks.prerelax import PrerelaxBatchResult, prerelax_batch
 from tasks.report import write_report
@@ -132,7 +133,7 @@ def discovery(config: DiscoveryConfig | None = None) -> dict:
 
 def _run_stages(config: DiscoveryConfig, run_id: str, store_url: str) -> dict:
     batch_states: dict[str, str] = {}
-    initial = optimized = None
+    initial = optimized = hull_report = None
     for stage in config.stages:
         if stage == "sample":
             initial = sample_stage(config, run_id, store_url)
@@ -145,6 +146,10 @@ def _run_stages(config: DiscoveryConfig, run_id: str, store_url: str) -> dict:
             if optimized is None:
                 raise ValueError("stages: 'prerelax' needs 'optimize' before it")
             prerelax_stage.with_options(task_runner=_task_runner(config))(config, run_id, store_url, optimized)
+        elif stage == "hull":
+            measured = "prerelaxed" if "prerelax" in config.stages else "optimized"
+            hull = place_candidates_on_hull.with_options(cache_policy=cache_policy(config.results_dir))
+            hull_report = hull(run_id, str(config.run_dir), store_url, config.hull, measured)
         elif stage in PLANNED:
             stage_not_available(stage, run_id, store_url)
         elif stage == "report":
@@ -155,6 +160,12 @@ def _run_stages(config: DiscoveryConfig, run_id: str, store_url: str) -> dict:
             failed = [b for b, state in batch_states.items() if state not in ("Completed", "Cached")]
             if failed:
                 raise BatchFailuresError(f"batches {failed} failed; the others are reported in {report.report.path}")
+            if hull_report is not None:
+                report.summary["hull"] = {
+                    "stage": hull_report.stage, "footing": hull_report.footing, "placed": hull_report.placed,
+                    "on_hull": hull_report.on_hull, "incomplete_systems": len(hull_report.incomplete_systems),
+                    "report": hull_report.report.path,
+                }
             return report.summary
     open_store(store_url).finish_run(run_id, "completed")
     return {"run_id": run_id, "stages": config.stages}

@@ -96,8 +96,11 @@ def write_report(
     directory.mkdir(parents=True, exist_ok=True)
     table.to_csv(directory / "candidates.csv", index=False)
     _plot(table, directory / "candidates.png")
-    ranking = table.assign(_order=~table["success"]).sort_values(["_order", "formation_energy"])
-    columns = [c for c in ("id", "formula", "band_gap", "formation_energy", "tolerance_factor", "success") if c in table]
+    hull_columns = [c for c in candidates.columns if c.endswith(".e_above_hull")]
+    ranking = table.join(candidates.set_index("id")[hull_columns], on="id")
+    ranking = ranking.assign(_order=~ranking["success"]).sort_values(["_order", "formation_energy"])
+    columns = [c for c in ("id", "formula", "band_gap", "formation_energy", "tolerance_factor", "success")
+               if c in table] + hull_columns
     top = ranking[columns].head(TOP_CANDIDATES).round(3)
     markdown = _markdown(run_id, summary, store.stage_statuses(run_id), batch_states, top)
     (directory / "report.md").write_text(markdown)

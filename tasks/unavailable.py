@@ -7,7 +7,6 @@ from prefect import task
 from tasks.common import open_store
 
 PLANNED = {
-    "hull": "convex-hull comparison (issue 5)",
     "dft_submit": "DFT submission through atomate2 (issue 6)",
     "dft_harvest": "DFT harvesting (issue 6)",
 }

@@ -132,3 +132,17 @@ def test_prerelax_stage_reports_what_survives(tmp_path):
     assert "after ML relaxation" in report
     again = discovery(config)  # resumes entirely from the cache
     assert again["relaxed"] == summary["relaxed"]
+
+
+def test_hull_stage_places_candidates(tmp_path):
+    """Candidates against the local reference (MP-20 formation energies + MP elemental references)."""
+    from flows.discovery import discovery
+
+    config = _config(tmp_path, stages=["sample", "optimize", "hull", "report"],
+                     initial={"kind": "perovskite_templates", "count": 4, "seed": 3}, batch_size=4)
+    summary = discovery(config)
+    assert summary["hull"]["stage"] == "optimized" and summary["hull"]["footing"] == "formation_energy"
+    assert summary["hull"]["placed"] == 4
+    candidates = ResultsStore(default_store_url(tmp_path)).candidates(config.run_id)
+    assert candidates["optimized.e_above_hull"].notna().all()  # negative: below every known combination
+    assert "optimized.e_above_hull" in (config.run_dir / "report" / "report.md").read_text()
