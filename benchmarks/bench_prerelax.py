@@ -22,6 +22,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=256, help="optimized perovskites to relax")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--potentials", nargs="+", default=["m3gnet", "chgnet"], choices=["m3gnet", "chgnet"])
     args = parser.parse_args()
 
     import torch
@@ -42,7 +43,7 @@ def main() -> None:
     structures = [c.structure for c in optimize(templates, predictors, config).crystals]
     labels = [t.label for t in templates]
     results: dict = {"count": args.count, "threads": 2, "potentials": {}}
-    for potential in ("m3gnet", "chgnet"):
+    for potential in args.potentials:
         relax = RelaxConfig(potential=potential)
         calculator = ase_calculator(potential)
         start = time.perf_counter()
