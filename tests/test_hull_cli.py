@@ -95,6 +95,34 @@ def test_csv_against_an_entries_file(tmp_path, data_dir):
     assert (out / "plots" / "O-V.png").is_file()
 
 
+def test_hull_of_a_prerelax_directory(tmp_path, optimize_dir):
+    """`smoacs prerelax` writes prerelaxed.csv, structures of the relaxed candidates and a summary naming the
+    optimize output (whose targets give the target error); a failed relaxation has no structure: left out."""
+    run, _, rows = optimize_dir
+    relaxed = tmp_path / "relaxed"
+    (relaxed / "structures").mkdir(parents=True)
+    table = pd.read_csv(run / "candidates.csv").assign(relax_status="converged", energy_per_atom=float("nan"))
+    table.loc[3, "relax_status"] = "failed"
+    table.to_csv(relaxed / "prerelaxed.csv", index=False)
+    for candidate_id in table["id"][:3]:
+        (relaxed / "structures" / f"{candidate_id}.cif").write_text(
+            (run / "structures" / f"{candidate_id}.cif").read_text()
+        )
+    (relaxed / "summary.json").write_text(json.dumps({"optimized": str(run)}))
+    out = tmp_path / "hull"
+    result = _hull(relaxed, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "left out 1 candidates without a relaxed structure: c00003" in result.output
+    hull_table = pd.read_csv(out / "hull.csv")
+    assert (
+        sorted(hull_table["id"]) == ["c00000", "c00001", "c00002"]
+        and hull_table["target_error"].notna().all()
+    )
+    result = _hull(relaxed, "--footing", "total_energy", "--out", tmp_path / "total")
+    assert result.exit_code == 0, result.output  # no energies yet: nothing placed, every row says why
+    assert pd.read_csv(tmp_path / "total" / "hull.csv")["warnings"].str.contains("no finite energy").all()
+
+
 def test_existing_results_are_kept_unless_overwrite(tmp_path, optimize_dir):
     run, _, _ = optimize_dir
     out = tmp_path / "hull"
@@ -112,7 +140,7 @@ def test_existing_results_are_kept_unless_overwrite(tmp_path, optimize_dir):
     ("make_input", "args", "message"),
     [
         (lambda d: d / "nothing", [], "no such file or directory"),
-        (lambda d: d, [], "no candidates.csv"),
+        (lambda d: d, [], "no candidates.csv or prerelaxed.csv"),
         (lambda d: _csv(d, "formula,energy\nV2O3,-2\n"), [], "no column 'formation_energy_per_atom'"),
         (lambda d: _csv(d, "formula,formation_energy_per_atom\nV2Oq3,-2\n"), [], "row 1 (row-1): 'V2Oq3'"),
         (

@@ -6,9 +6,10 @@ Registered on the ``smoacs`` app in ``smoacs_core/cli.py``; this module imports 
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import typer
 import yaml
@@ -18,14 +19,18 @@ from rich.table import Table
 BAD_INPUT = 2
 _SHOWN = 10
 console = Console(stderr=True, soft_wrap=True)
+PRERELAX_TABLE = "prerelaxed.csv"
+TABLE_FILES = ("candidates.csv", PRERELAX_TABLE)
+"""The per-candidate tables of `smoacs optimize` and `smoacs prerelax` outputs."""
 DEFAULT_ENERGY_COLUMNS = {
     ("directory", "formation_energy"): "formation_energy",
     ("csv", "formation_energy"): "formation_energy_per_atom",
     ("directory", "total_energy"): "energy_per_atom",
     ("csv", "total_energy"): "energy_per_atom",
 }
-"""Which column holds the candidates' energies, by input kind and footing (``smoacs optimize`` writes MEGNet's
-predicted E_f as ``formation_energy``)."""
+"""Which column holds the candidates' energies, by input kind and footing: `smoacs optimize` and `smoacs
+prerelax` write MEGNet's predicted E_f as ``formation_energy``, `smoacs prerelax` the potential's total
+energy as ``energy_per_atom``."""
 
 
 def hull(
@@ -176,23 +181,39 @@ def _hull(
     settings = SmoacsSettings()
     out = out or settings.results_dir / time.strftime("hull-%Y%m%d-%H%M%S")
     check_output_dir(out, overwrite)
-    candidates, target_errors, target_description = read_candidates(
-        input_path, config.footing, energy_column, target_error_column
-    )
-    systems = {frozenset(el.symbol for el in getattr(c, "composition", c).elements) for _, c, _ in candidates}
+    given = read_candidates(input_path, config.footing, energy_column, target_error_column)
+    if given.left_out:
+        console.print(
+            f"[yellow]left out[/yellow] {len(given.left_out)} candidates without a relaxed structure: "
+            f"{', '.join(given.left_out[:_SHOWN])}"
+        )
+    systems = {
+        frozenset(el.symbol for el in getattr(c, "composition", c).elements) for _, c, _ in given.candidates
+    }
     with console.status(f"loading reference '{config.reference}'"):
         hull_reference = load_reference(config, settings, systems)
-    results = place_on_hull(candidates, hull_reference, config)
+    results = place_on_hull(given.candidates, hull_reference, config)
     ranked = write_hull(
-        out, results, hull_reference, config, target_errors, target_description, plots, overwrite
+        out, results, hull_reference, config, given.target_errors, given.target_description, plots, overwrite
     )
     _print(ranked, hull_reference, config, out)
 
 
+class CandidateInput(NamedTuple):
+    """What ``smoacs hull`` read: candidates, their target errors (and what these measure), left-out ids."""
+
+    candidates: list
+    """(id, structure or composition, energy per atom)"""
+    target_errors: dict[str, float] | None
+    target_description: str | None
+    left_out: list[str]
+    """candidates of a `smoacs prerelax` output without a relaxed structure (a failed relaxation)"""
+
+
 def read_candidates(
     path: Path, footing: str, energy_column: str | None, target_error_column: str | None
-) -> tuple[list, dict[str, float] | None, str | None]:
-    """(id, structure or composition, energy) per candidate, target errors by id and what they measure.
+) -> CandidateInput:
+    """Candidates of a `smoacs optimize` or `smoacs prerelax` output directory, or of a CSV of formulas.
 
     Raises:
         FileNotFoundError / ValueError: naming the file, the column or the row that is missing or wrong.
@@ -205,9 +226,14 @@ def read_candidates(
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or directory")
     kind = "directory" if path.is_dir() else "csv"
-    table_file = path / "candidates.csv" if kind == "directory" else path
-    if not table_file.is_file():
-        raise FileNotFoundError(f"{path}: not a `smoacs optimize` output directory (no candidates.csv)")
+    table_file = (
+        next((path / n for n in TABLE_FILES if (path / n).is_file()), None) if kind == "directory" else path
+    )
+    if table_file is None:
+        raise FileNotFoundError(
+            f"{path}: not a `smoacs optimize` or `smoacs prerelax` output directory "
+            f"(no {' or '.join(TABLE_FILES)})"
+        )
     try:
         table = pd.read_csv(table_file)
     except (ValueError, pd.errors.ParserError) as error:
@@ -233,10 +259,13 @@ def read_candidates(
         if "id" in table.columns
         else [f"row-{n}" for n in range(1, len(table) + 1)]
     )
-    candidates = []
+    candidates, left_out = [], []
     for number, (candidate_id, row) in enumerate(zip(ids, table.to_dict("records"), strict=True), start=1):
         if kind == "directory":
             cif = path / "structures" / f"{candidate_id}.cif"
+            if not cif.is_file() and table_file.name == PRERELAX_TABLE:
+                left_out.append(candidate_id)
+                continue
             if not cif.is_file():
                 raise FileNotFoundError(f"{cif}: structure of candidate {candidate_id} not found")
             crystal = read_structures(cif)[0][1]
@@ -249,16 +278,24 @@ def read_candidates(
                 f"{table_file}: row {number} ({candidate_id}): {column} {row[column]!r} is not a number"
             ) from error
         candidates.append((candidate_id, crystal, energy))
+    if not candidates:
+        raise ValueError(f"{table_file}: no candidate has a structure in {path / 'structures'}")
     if target_error_column:
         errors = dict(zip(ids, table[target_error_column].astype(float), strict=True))
-        return candidates, errors, f"column {target_error_column}"
-    summary = path / "summary.json"
-    if kind == "directory" and summary.is_file():
-        from smoacs_core.hull.report import range_target_errors
+        return CandidateInput(candidates, errors, f"column {target_error_column}", left_out)
+    targets = _run_targets(path) if kind == "directory" else []
+    from smoacs_core.hull.report import range_target_errors
 
-        targets = json.loads(summary.read_text()).get("config", {}).get("targets", [])
-        return (candidates, *range_target_errors(targets, table.assign(id=ids)))
-    return candidates, None, None
+    return CandidateInput(candidates, *range_target_errors(targets, table.assign(id=ids)), left_out)
+
+
+def _run_targets(path: Path) -> list[dict]:
+    """The property targets of the optimization behind an output directory (a prerelax summary names it)."""
+    summary_file = path / "summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+    if "config" not in summary and summary.get("optimized"):
+        return _run_targets(Path(summary["optimized"]))
+    return summary.get("config", {}).get("targets", [])
 
 
 def _print(ranked, reference, config, out: Path) -> None:
@@ -269,7 +306,7 @@ def _print(ranked, reference, config, out: Path) -> None:
     if "target_error" in ranked.columns:
         table.add_column("target error", justify="right")
     for row in ranked.head(_SHOWN).to_dict("records"):
-        energy = "n/a" if row["e_above_hull"] != row["e_above_hull"] else f"{1000 * row['e_above_hull']:.0f}"
+        energy = "n/a" if math.isnan(row["e_above_hull"]) else f"{1000 * row['e_above_hull']:.0f}"
         cells = [str(row["rank"]), row["id"], row["formula"], energy, row["decomposition"]]
         if "target_error" in ranked.columns:
             cells.append(f"{row['target_error']:.3f}")

@@ -70,7 +70,8 @@ def hull_table(
         if target_errors is not None:
             row["target_error"] = target_errors.get(result.id, np.nan)
         rows.append(row)
-    return pd.DataFrame(rows)
+    numbers = ["e_above_hull", "formation_energy_per_atom", "energy_per_atom"]
+    return pd.DataFrame(rows).astype({column: float for column in numbers})
 
 
 def range_target_errors(
