@@ -37,9 +37,9 @@ def hull(
     input_path: Annotated[
         Path,
         typer.Argument(
-            help="A `smoacs optimize` output directory (candidates.csv + structures/), or a CSV with a "
-            "formula column and energies per atom (formation_energy_per_atom; energy_per_atom for "
-            "--footing total_energy)."
+            help="A `smoacs optimize` or `smoacs prerelax` output directory (candidates.csv or "
+            "prerelaxed.csv, structures/), or a CSV with a formula column and energies per atom "
+            "(formation_energy_per_atom; energy_per_atom for --footing total_energy)."
         ),
     ],
     out: Annotated[
