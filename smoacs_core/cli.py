@@ -9,19 +9,17 @@ from typing import Annotated
 
 import numpy as np
 import typer
-import yaml
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from smoacs_core.cli_common import BAD_INPUT, console, exit_on_bad_input, read_yaml_mapping
 
 from smoacs_core.data.cli import sample
 from smoacs_core.hull.cli import hull
 
 app = typer.Typer(help="SMOACS crystal discovery.", no_args_is_help=True, add_completion=False)
-console = Console(stderr=True, soft_wrap=True)
 
-BAD_INPUT = 2
 
 
 @app.callback()
@@ -50,12 +48,7 @@ def _load_config(config_file: Path | None, mode: str, overrides: dict):
 
     if config_file is None:
         return OptimizationConfig.preset(mode, **overrides)
-    if not config_file.is_file():
-        raise FileNotFoundError(f"{config_file}: configuration file not found")
-    data = yaml.safe_load(config_file.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{config_file}: expected a mapping of configuration fields")
-    return OptimizationConfig.model_validate({**data, **overrides})
+    return OptimizationConfig.model_validate({**read_yaml_mapping(config_file, "OptimizationConfig"), **overrides})
 
 
 def _check_device(device: str) -> None:
@@ -111,22 +104,8 @@ def optimize(
 ) -> None:
     """Optimize crystals toward a band gap with low formation energy (SMOACS) and write every result."""
     arguments = dict(locals())
-    from smoacs_core.run_output import OutputExistsError
-    from smoacs_core.structure_io import StructureInputError
-
-    try:
+    with exit_on_bad_input():
         _optimize(**arguments)
-    except (
-        ValueError,
-        KeyError,
-        FileNotFoundError,
-        ConnectionError,
-        OutputExistsError,
-        StructureInputError,
-        ValidationError,
-    ) as error:
-        console.print(f"[bold red]error:[/bold red] {error}")
-        raise typer.Exit(BAD_INPUT) from error
 
 
 app.command("sample")(sample)
@@ -236,12 +215,12 @@ def prerelax(
     from smoacs_core.relax.relax import RelaxConfig, relax_structures
     from smoacs_core.relax.survival import evaluate_relaxed, survival_summary
     from smoacs_core.run import load_predictors
-    from smoacs_core.run_output import OutputExistsError, check_output_dir
+    from smoacs_core.run_output import check_output_dir
     from smoacs_core.settings import SmoacsSettings
     from smoacs_core.templates import candidate_templates
 
     out = out or optimized / "prerelaxed"
-    try:
+    with exit_on_bad_input():
         if not (optimized / "summary.json").is_file() or not (optimized / "candidates.csv").is_file():
             raise FileNotFoundError(f"{optimized}: not a `smoacs optimize` output (summary.json, candidates.csv)")
         check_output_dir(out, overwrite)
@@ -252,9 +231,6 @@ def prerelax(
         settings = SmoacsSettings()
         predictors = load_predictors(config, settings)
         calculator = ase_calculator(relax.potential, settings)
-    except (ValueError, FileNotFoundError, OutputExistsError, ConnectionError, KeyError) as error:
-        console.print(f"[bold red]error:[/bold red] {error}")
-        raise typer.Exit(BAD_INPUT) from error
     templates = candidate_templates(structures, ids, config.supercell_repeat if config.is_perovskite else None)
     with Progress(TextColumn("[bold]relax"), BarColumn(bar_width=24), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
@@ -287,17 +263,12 @@ def run(
 
     Re-running the same configuration resumes it: finished tasks come from the cache.
     """
-    from pydantic import ValidationError
-
     from flows.cli import check_ready, load_config, print_summary, run_discovery
     from smoacs_core.store import StoreError
 
-    try:
+    with exit_on_bad_input(StoreError):
         config = load_config(config_file, results_dir, store)
         check_ready(config)
-    except (ValueError, FileNotFoundError, ConnectionError, StoreError, ValidationError) as error:
-        console.print(f"[bold red]error:[/bold red] {error}")
-        raise typer.Exit(BAD_INPUT) from error
     try:
         summary = run_discovery(config)
     except Exception as error:  # the flow's own failure, already logged by Prefect with its traceback
@@ -335,12 +306,10 @@ def trigger(
     """Start a run of a deployment on the Prefect server, from the command line (e.g. on an HPC login node)."""
     import json
 
-    from pydantic import ValidationError
-
     from flows.config import DiscoveryConfig
     from flows.deploy import NoServerError, flow_run_url, trigger as start
 
-    try:
+    with exit_on_bad_input(NoServerError):
         parameters = {}
         if config_file is not None:
             parameters["config"] = DiscoveryConfig.from_yaml(config_file).model_dump(mode="json")
@@ -353,9 +322,6 @@ def trigger(
             except json.JSONDecodeError:
                 parameters[key] = value
         flow_run = start(name, parameters, wait)
-    except (NoServerError, ValueError, FileNotFoundError, ValidationError) as error:
-        console.print(f"[bold red]error:[/bold red] {error}")
-        raise typer.Exit(BAD_INPUT) from error
     state = flow_run.state.name if flow_run.state else "Scheduled"
     typer.echo(f"flow run {flow_run.name} ({flow_run.id}): {state}")
     typer.echo(flow_run_url(flow_run))

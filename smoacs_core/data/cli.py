@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-BAD_INPUT = 2
+from smoacs_core.cli_common import console, exit_on_bad_input, read_yaml_mapping
+
 _SHOWN_SKIPS = 5
-console = Console(stderr=True, soft_wrap=True)
 
 
 class SourceKind(str, Enum):
@@ -100,32 +99,8 @@ def sample(
 ) -> None:
     """Sample initial structures (MEGNet, MP-20, Perov-5, your files, templates) with the paper's filters."""
     arguments = dict(locals())
-    from pydantic import ValidationError
-
-    try:
+    with exit_on_bad_input():
         _sample(**arguments)
-    except (
-        ValueError,
-        KeyError,
-        FileNotFoundError,
-        FileExistsError,
-        ConnectionError,
-        ValidationError,
-        yaml.YAMLError,
-    ) as error:
-        console.print(f"[bold red]error:[/bold red] {error}")
-        raise typer.Exit(BAD_INPUT) from error
-
-
-def _config_data(config_file: Path | None) -> dict:
-    if config_file is None:
-        return {}
-    if not config_file.is_file():
-        raise FileNotFoundError(f"{config_file}: configuration file not found")
-    data = yaml.safe_load(config_file.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{config_file}: expected a mapping of SamplingConfig fields")
-    return data
 
 
 def _source_data(
@@ -177,7 +152,7 @@ def _sample(
     from smoacs_core.data.sampling import SamplingConfig, sample_structures
     from smoacs_core.settings import SmoacsSettings
 
-    data = _config_data(config_file)
+    data = read_yaml_mapping(config_file, "SamplingConfig")
     data["source"] = _source_data(source, path, repeat, n, seed, data)
     options = {
         "n": n,

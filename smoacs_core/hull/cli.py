@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Annotated, NamedTuple
 
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 
-BAD_INPUT = 2
+from smoacs_core.cli_common import console, exit_on_bad_input, read_yaml_mapping
+
 _SHOWN = 10
-console = Console(stderr=True, soft_wrap=True)
 PRERELAX_TABLE = "prerelaxed.csv"
 TABLE_FILES = ("candidates.csv", PRERELAX_TABLE)
 """The per-candidate tables of `smoacs optimize` and `smoacs prerelax` outputs."""
@@ -113,33 +112,8 @@ def hull(
 ) -> None:
     """Energy above hull and decomposition of candidates against local data, Materials Project or a file."""
     arguments = dict(locals())
-    from pydantic import ValidationError
-
-    try:
+    with exit_on_bad_input(ImportError):  # ImportError: mp-api is an optional extra
         _hull(**arguments)
-    except (
-        ValueError,
-        KeyError,
-        FileNotFoundError,
-        FileExistsError,
-        ConnectionError,
-        ImportError,
-        ValidationError,
-        yaml.YAMLError,
-    ) as error:
-        console.print(f"[bold red]error:[/bold red] {error}")
-        raise typer.Exit(BAD_INPUT) from error
-
-
-def _config_data(config_file: Path | None) -> dict:
-    if config_file is None:
-        return {}
-    if not config_file.is_file():
-        raise FileNotFoundError(f"{config_file}: configuration file not found")
-    data = yaml.safe_load(config_file.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{config_file}: expected a mapping of HullConfig fields")
-    return data
 
 
 def _hull(
@@ -165,7 +139,7 @@ def _hull(
     from smoacs_core.hull.report import check_output_dir, write_hull
     from smoacs_core.settings import SmoacsSettings
 
-    data = _config_data(config_file)
+    data = read_yaml_mapping(config_file, "HullConfig")
     options = {
         "reference": reference,
         "entries_file": entries,
