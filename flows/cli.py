@@ -53,3 +53,8 @@ def print_summary(config: DiscoveryConfig, summary: dict) -> None:
         console.print(f"run {config.run_id}: stages {summary.get('stages')} completed")
         return
     print_rates(summary, f"run {config.run_id}: {summary['n_samples']} candidates -> {config.run_dir}")
+    if "relaxed" in summary:
+        console.print(
+            f"success {summary['success_rate']:.3f} as the paper judges it (unrelaxed) -> "
+            f"{summary['relaxed']['success_rate']:.3f} after ML relaxation; report: {config.run_dir / 'report'}"
+        )
