@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from smoacs_core.config import OptimizationConfig
@@ -20,6 +19,7 @@ from smoacs_core.data.sampling import SamplingConfig
 from smoacs_core.hull.config import HullConfig
 from smoacs_core.relax.relax import RelaxConfig
 from smoacs_core.settings import SmoacsSettings
+from smoacs_core.yaml_files import read_yaml_mapping
 
 Stage = Literal["sample", "optimize", "prerelax", "hull", "dft_submit", "dft_harvest", "report"]
 STAGE_ORDER: tuple[str, ...] = ("sample", "optimize", "prerelax", "hull", "dft_submit", "dft_harvest", "report")
@@ -117,12 +117,7 @@ class DiscoveryConfig(BaseModel):
     @classmethod
     def from_yaml(cls, path: Path) -> DiscoveryConfig:
         """Load and validate a YAML file; errors name the file and the field."""
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: configuration file not found")
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping of configuration fields")
-        return cls.model_validate(data)
+        return cls.model_validate(read_yaml_mapping(path, "DiscoveryConfig"))
 
     @property
     def run_id(self) -> str:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from smoacs_core.cli_common import BAD_INPUT, console, exit_on_bad_input, read_yaml_mapping
+from smoacs_core.cli_common import BAD_INPUT, console, exit_on_bad_input, options_from_file
 
 from smoacs_core.data.cli import sample
 from smoacs_core.hull.cli import hull
@@ -48,7 +48,7 @@ def _load_config(config_file: Path | None, mode: str, overrides: dict):
 
     if config_file is None:
         return OptimizationConfig.preset(mode, **overrides)
-    return OptimizationConfig.model_validate({**read_yaml_mapping(config_file, "OptimizationConfig"), **overrides})
+    return OptimizationConfig.model_validate({**options_from_file(config_file, "OptimizationConfig"), **overrides})
 
 
 def _check_device(device: str) -> None:

@@ -10,6 +10,8 @@ import typer
 import yaml
 from rich.console import Console
 
+from smoacs_core.yaml_files import read_yaml_mapping
+
 BAD_INPUT = 2
 console = Console(stderr=True, soft_wrap=True)
 
@@ -33,13 +35,6 @@ def exit_on_bad_input(*extra: type[BaseException]) -> Iterator[None]:
         raise typer.Exit(BAD_INPUT) from error
 
 
-def read_yaml_mapping(path: Path | None, what: str) -> dict:
-    """The fields in a YAML options file (empty without one); errors name the file."""
-    if path is None:
-        return {}
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: configuration file not found")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping of {what} fields")
-    return data
+def options_from_file(path: Path | None, what: str) -> dict:
+    """The fields of a ``--config`` YAML file, or none without one."""
+    return {} if path is None else read_yaml_mapping(path, what)

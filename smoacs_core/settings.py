@@ -11,9 +11,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from smoacs_core.yaml_files import read_yaml_mapping
 
 _CONFIG_FILE_ENV = "SMOACS_CONFIG_FILE"
 
@@ -31,10 +32,7 @@ class _YamlSource(PydanticBaseSettingsSource):
         file = Path(path).expanduser()
         if not file.is_file():
             raise FileNotFoundError(f"{_CONFIG_FILE_ENV}={path} does not name a readable file")
-        content = yaml.safe_load(file.read_text()) or {}
-        if not isinstance(content, dict):
-            raise ValueError(f"{path}: expected a mapping of setting names to values")
-        return content
+        return read_yaml_mapping(file, "SmoacsSettings")
 
 
 class SmoacsSettings(BaseSettings):

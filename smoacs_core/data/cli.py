@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from smoacs_core.cli_common import console, exit_on_bad_input, read_yaml_mapping
+from smoacs_core.cli_common import console, exit_on_bad_input, options_from_file
 
 _SHOWN_SKIPS = 5
 
@@ -152,7 +152,7 @@ def _sample(
     from smoacs_core.data.sampling import SamplingConfig, sample_structures
     from smoacs_core.settings import SmoacsSettings
 
-    data = read_yaml_mapping(config_file, "SamplingConfig")
+    data = options_from_file(config_file, "SamplingConfig")
     data["source"] = _source_data(source, path, repeat, n, seed, data)
     options = {
         "n": n,

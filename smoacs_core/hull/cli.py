@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from smoacs_core.cli_common import console, exit_on_bad_input, read_yaml_mapping
+from smoacs_core.cli_common import console, exit_on_bad_input, options_from_file
 
 _SHOWN = 10
 PRERELAX_TABLE = "prerelaxed.csv"
@@ -139,7 +139,7 @@ def _hull(
     from smoacs_core.hull.report import check_output_dir, write_hull
     from smoacs_core.settings import SmoacsSettings
 
-    data = read_yaml_mapping(config_file, "HullConfig")
+    data = options_from_file(config_file, "HullConfig")
     options = {
         "reference": reference,
         "entries_file": entries,
