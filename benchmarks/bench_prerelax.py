@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -46,21 +47,24 @@ def main() -> None:
     for potential in args.potentials:
         relax = RelaxConfig(potential=potential)
         calculator = ase_calculator(potential)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         relaxed = relax_structures(structures, labels, calculator, relax)
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
         table = evaluate_relaxed(structures, relaxed, templates, predictors, config)
         results["potentials"][potential] = {
             "model": potential_identity(potential),
             "seconds": seconds,
             "structures_per_minute": 60 * len(structures) / seconds,
+            # CPU seconds (both threads) per structure: less sensitive than wall time to other load on the machine
+            "cpu_seconds_per_structure": cpu_seconds / len(structures),
+            "load_average_after": os.getloadavg()[0],
             "fraction_converged": sum(r.converged for r in relaxed) / len(relaxed),
             "mean_steps": sum(r.steps for r in relaxed) / len(relaxed),
             **survival_summary(table),
         }
         print(potential, json.dumps(results["potentials"][potential], default=float), flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "prerelax.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+        RESULTS.mkdir(exist_ok=True)  # written after each potential: a crash in the next one keeps this one
+        (RESULTS / "prerelax.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
 
 
 if __name__ == "__main__":

@@ -19,10 +19,13 @@ from smoacs_core.data.sampling import SamplingConfig
 from smoacs_core.hull.config import HullConfig
 from smoacs_core.relax.relax import RelaxConfig
 from smoacs_core.settings import SmoacsSettings
+from smoacs_core.uniqueness import NoveltyConfig
 from smoacs_core.yaml_files import read_yaml_mapping
 
-Stage = Literal["sample", "optimize", "prerelax", "hull", "dft_submit", "dft_harvest", "report"]
-STAGE_ORDER: tuple[str, ...] = ("sample", "optimize", "prerelax", "hull", "dft_submit", "dft_harvest", "report")
+Stage = Literal["sample", "optimize", "prerelax", "deduplicate", "hull", "dft_submit", "dft_harvest", "report"]
+STAGE_ORDER: tuple[str, ...] = (
+    "sample", "optimize", "prerelax", "deduplicate", "hull", "dft_submit", "dft_harvest", "report"
+)
 DEFAULT_CONFIG = Path(__file__).with_name("default_discovery.yaml")
 
 
@@ -83,6 +86,9 @@ class DiscoveryConfig(BaseModel):
         default_factory=lambda: OptimizationConfig.preset("perovskite"), description="SMOACS settings."
     )
     prerelax: RelaxConfig = Field(default_factory=RelaxConfig, description="ML pre-relaxation (stage 'prerelax').")
+    novelty: NoveltyConfig = Field(
+        default_factory=NoveltyConfig, description="Known crystals for stage 'deduplicate' (novelty)."
+    )
     hull: HullConfig = Field(default_factory=HullConfig, description="Convex-hull reference and footing (stage 'hull').")
     batch_size: int = Field(default=64, ge=1, description="Crystals per optimization task (cache/resume unit).")
     task_runner: Literal["threads", "dask"] = Field(

@@ -19,6 +19,7 @@ from smoacs_core import __version__
 from smoacs_core.store import default_store_url
 from tasks.common import cache_policy, model_fingerprint, open_store
 from tasks.hull import place_candidates_on_hull
+from tasks.uniqueness import deduplicate_candidates
 from tasks.optimize import BatchResult, optimize_batch
 from tasks.prerelax import PrerelaxBatchResult, prerelax_batch
 from tasks.report import write_report
@@ -131,6 +132,11 @@ def discovery(config: DiscoveryConfig | None = None) -> dict:
         raise
 
 
+def _measured_stage(config: DiscoveryConfig) -> str:
+    """The structures that later stages judge: relaxed ones when the run relaxes them."""
+    return "prerelaxed" if "prerelax" in config.stages else "optimized"
+
+
 def _run_stages(config: DiscoveryConfig, run_id: str, store_url: str) -> dict:
     batch_states: dict[str, str] = {}
     initial = optimized = hull_report = None
@@ -146,10 +152,12 @@ def _run_stages(config: DiscoveryConfig, run_id: str, store_url: str) -> dict:
             if optimized is None:
                 raise ValueError("stages: 'prerelax' needs 'optimize' before it")
             prerelax_stage.with_options(task_runner=_task_runner(config))(config, run_id, store_url, optimized)
+        elif stage == "deduplicate":
+            deduplicate = deduplicate_candidates.with_options(cache_policy=cache_policy(config.results_dir))
+            deduplicate(run_id, str(config.run_dir), store_url, config.novelty, _measured_stage(config))
         elif stage == "hull":
-            measured = "prerelaxed" if "prerelax" in config.stages else "optimized"
             hull = place_candidates_on_hull.with_options(cache_policy=cache_policy(config.results_dir))
-            hull_report = hull(run_id, str(config.run_dir), store_url, config.hull, measured)
+            hull_report = hull(run_id, str(config.run_dir), store_url, config.hull, _measured_stage(config))
         elif stage in PLANNED:
             stage_not_available(stage, run_id, store_url)
         elif stage == "report":
@@ -163,7 +171,8 @@ def _run_stages(config: DiscoveryConfig, run_id: str, store_url: str) -> dict:
             if hull_report is not None:
                 report.summary["hull"] = {
                     "stage": hull_report.stage, "footing": hull_report.footing, "placed": hull_report.placed,
-                    "on_hull": hull_report.on_hull, "incomplete_systems": len(hull_report.incomplete_systems),
+                    "on_hull": hull_report.on_hull, "implausibly_stable": hull_report.implausibly_stable,
+                    "incomplete_systems": len(hull_report.incomplete_systems),
                     "report": hull_report.report.path,
                 }
             return report.summary

@@ -36,6 +36,8 @@ class HullReport(BaseModel):
     candidates: int
     placed: int
     on_hull: int
+    implausibly_stable: int
+    """placed more than ``implausible_below_hull`` below the known hull (suspect; see hull.csv warnings)"""
     without_structure: list[str]
     """candidates with no structure at this stage (e.g. a failed relaxation): not placed"""
     incomplete_systems: list[str]
@@ -88,6 +90,9 @@ def place_candidates_on_hull(
             for r in results
         },
     )
+    store.save_criteria(
+        run_id, stage, {r.id: {"plausible_hull_energy": not r.implausibly_stable} for r in results}
+    )
     incomplete = sorted({r.chemical_system for r in results if not r.completeness.complete})
     placed = [r for r in results if r.e_above_hull is not None]
     on_hull = sum(bool(r.on_hull) for r in placed)
@@ -95,6 +100,9 @@ def place_candidates_on_hull(
         f"{len(placed)} of {len(table)} {stage} candidates placed against '{reference.name}', "
         f"{on_hull} on the hull"
     )
+    implausible = sum(r.implausibly_stable for r in placed)
+    if implausible:
+        message += f", {implausible} implausibly far below it (> {hull_config.implausible_below_hull} eV/atom)"
     store.set_stage(run_id, "hull", "completed", message)
     logger.info("%s (%s footing; %s)", message, hull_config.footing, reference.info().description)
     if incomplete:
@@ -117,6 +125,7 @@ def place_candidates_on_hull(
         candidates=len(table),
         placed=len(placed),
         on_hull=on_hull,
+        implausibly_stable=implausible,
         without_structure=without_structure,
         incomplete_systems=incomplete,
         table=FileRef.of(out / TABLE_FILE),

@@ -38,6 +38,23 @@ def _stage_table(candidates: pd.DataFrame, stage: str) -> pd.DataFrame:
     return table.astype({c: bool for c in table.columns if c.endswith("_ok") or c in ("neutral", "valid_structure", "success")})
 
 
+def _uniqueness(candidates: pd.DataFrame) -> dict | None:
+    """Counts from stage 'deduplicate' (its criteria at the stage it judged), or None if it did not run."""
+    stage = next((s for s in (RELAXED, STAGE) if f"{s}.unique" in candidates.columns), None)
+    if stage is None:
+        return None
+    judged = candidates.dropna(subset=[f"{stage}.unique"])
+    unique = judged[f"{stage}.unique"].astype(bool)
+    counts = {"stage": stage, "candidates": len(judged), "unique": int(unique.sum())}
+    if f"{stage}.novel_structure" in judged.columns:
+        novel = judged[f"{stage}.novel_structure"].astype(bool)
+        success = judged["success"].astype(bool)
+        counts |= {"novel_structure": int(novel.sum()),
+                   "novel_composition": int(judged[f"{stage}.novel_composition"].astype(bool).sum()),
+                   "successes_unique_novel": int((success & unique & novel).sum())}
+    return counts
+
+
 def _plot(table: pd.DataFrame, path: Path) -> None:
     figure, axis = plt.subplots(figsize=(6, 4.5))
     if {"band_gap", "formation_energy"} <= set(table.columns):
@@ -65,6 +82,13 @@ def _markdown(run_id: str, summary: dict, statuses: dict, batches: dict[str, str
     for name in ("unique_rate", "unique_rate_in_success", "unique_novel_rate_in_success"):
         value = summary.get(name)
         lines.append(f"| {name} | {'n/a' if value is None else f'{value:.3f}'} |")
+    if "uniqueness" in summary:
+        counts = summary["uniqueness"]
+        lines += ["", f"Of {counts['candidates']} {counts['stage']} candidates, {counts['unique']} are unique "
+                  "(StructureMatcher)" + (f"; {counts['novel_structure']} have a structure and "
+                  f"{counts['novel_composition']} a composition not in the reference; "
+                  f"{counts['successes_unique_novel']} are successes that are unique and novel."
+                  if "novel_structure" in counts else ".")]
     lines += ["", "| stage | status | note |", "|---|---|---|"]
     lines += [f"| {stage} | {status} | {message} |" for stage, (status, message) in statuses.items()]
     if batches:
@@ -91,12 +115,15 @@ def write_report(
         relaxed = summarize(_stage_table(candidates.dropna(subset=[f"{RELAXED}.success"]), RELAXED), known)
         summary["relaxed"] = {"n_samples": relaxed["n_samples"], "success_rate": relaxed["success_rate"],
                               "rates": relaxed["rates"]}
+    uniqueness = _uniqueness(candidates)
+    if uniqueness is not None:
+        summary["uniqueness"] = uniqueness
     summary["batches"] = batch_states
     directory = Path(run_dir) / "report"
     directory.mkdir(parents=True, exist_ok=True)
     table.to_csv(directory / "candidates.csv", index=False)
     _plot(table, directory / "candidates.png")
-    hull_columns = [c for c in candidates.columns if c.endswith(".e_above_hull")]
+    hull_columns = [c for c in candidates.columns if c.endswith((".e_above_hull", ".unique", ".novel_structure"))]
     ranking = table.join(candidates.set_index("id")[hull_columns], on="id")
     ranking = ranking.assign(_order=~ranking["success"]).sort_values(["_order", "formation_energy"])
     columns = [c for c in ("id", "formula", "band_gap", "formation_energy", "tolerance_factor", "success")

@@ -138,11 +138,31 @@ def test_hull_stage_places_candidates(tmp_path):
     """Candidates against the local reference (MP-20 formation energies + MP elemental references)."""
     from flows.discovery import discovery
 
-    config = _config(tmp_path, stages=["sample", "optimize", "hull", "report"],
+    config = _config(tmp_path, stages=["sample", "optimize", "deduplicate", "hull", "report"],
                      initial={"kind": "perovskite_templates", "count": 4, "seed": 3}, batch_size=4)
     summary = discovery(config)
     assert summary["hull"]["stage"] == "optimized" and summary["hull"]["footing"] == "formation_energy"
     assert summary["hull"]["placed"] == 4
     candidates = ResultsStore(default_store_url(tmp_path)).candidates(config.run_id)
     assert candidates["optimized.e_above_hull"].notna().all()  # negative: below every known combination
-    assert "optimized.e_above_hull" in (config.run_dir / "report" / "report.md").read_text()
+    implausible = ~candidates["optimized.plausible_hull_energy"].astype(bool)
+    assert summary["hull"]["implausibly_stable"] == implausible.sum()
+    report = (config.run_dir / "report" / "report.md").read_text()
+    assert "optimized.e_above_hull" in report
+
+
+def test_deduplicate_stage_records_unique_and_novel(tmp_path):
+    """Every candidate judged against the others and MP-20; counts in the summary agree with the store."""
+    from flows.discovery import discovery
+
+    config = _config(tmp_path, stages=["sample", "optimize", "deduplicate", "report"],
+                     initial={"kind": "perovskite_templates", "count": 4, "seed": 3}, batch_size=4)
+    summary = discovery(config)
+    candidates = ResultsStore(default_store_url(tmp_path)).candidates(config.run_id)
+    counts = summary["uniqueness"]
+    assert counts["stage"] == "optimized" and counts["candidates"] == 4
+    assert counts["unique"] == candidates["optimized.unique"].sum() >= 1
+    assert counts["novel_structure"] == candidates["optimized.novel_structure"].sum()
+    table = (config.run_dir / "uniqueness" / "optimized.csv").read_text()
+    assert table.startswith("id,formula,success,duplicate_of,unique,known_composition")
+    assert f"{counts['unique']} are unique" in (config.run_dir / "report" / "report.md").read_text()

@@ -100,6 +100,26 @@ def test_vo_candidates_decompose_into_their_neighbours(vo_reference, vo_config):
     assert v3o5.reference.name == "entries_file" and v3o5.footing == "formation_energy"
 
 
+def test_deep_below_the_known_hull_is_flagged_not_celebrated(vo_reference, vo_config):
+    """0.05 eV/atom below a well-sampled hull can be a new phase; 0.3 is far more likely a predictor error."""
+    entries = _by_formula(vo_reference, ["V", "O"])
+    hull = (5 * entries["V2O3"].energy_per_atom + 3 * entries["VO2"].energy_per_atom) / 8
+    slightly, deeply = place_on_hull(
+        [("slightly", Composition("V3O5"), hull - 0.05), ("deeply", Composition("V3O5"), hull - 0.3)],
+        vo_reference,
+        vo_config,
+    )
+    assert slightly.on_hull and not slightly.implausibly_stable and not slightly.warnings
+    assert deeply.on_hull and deeply.implausibly_stable
+    assert deeply.warnings == [
+        "0.300 eV/atom below the known hull: more likely a predictor error or a gap in the reference than a new "
+        "stable phase"
+    ]
+    strict = place_on_hull([("x", Composition("V3O5"), hull - 0.05)], vo_reference,
+                           vo_config.model_copy(update={"implausible_below_hull": 0.01}))
+    assert strict[0].implausibly_stable
+
+
 def test_total_energies_get_the_references_corrections(vo_reference, vo_file, vo_documents):
     """A raw GGA+U energy of V2O3 (as an ML potential trained on MP gives it) lands on the reference V2O3."""
     config = HullConfig(reference="entries_file", entries_file=vo_file, footing="total_energy")

@@ -70,6 +70,13 @@ class HullConfig(BaseModel):
         ge=0.0,
         description="eV/atom above the hull still counted as on it (0: on or below the reference's hull).",
     )
+    implausible_below_hull: float = Field(
+        default=0.1,
+        gt=0.0,
+        description="eV/atom: a candidate this far below the known hull is flagged 'implausibly_stable'. "
+        "Deep below a well-sampled hull is far more often a predictor error or a gap in the reference than a "
+        "new stable phase; such candidates need DFT before anything else.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> HullConfig:

@@ -72,6 +72,8 @@ class HullResult(BaseModel):
     e_above_hull: float | None
     """eV/atom; negative below the known hull; None when the candidate could not be placed (see warnings)"""
     on_hull: bool | None
+    implausibly_stable: bool = False
+    """more than ``HullConfig.implausible_below_hull`` below the known hull: suspect, check before trusting"""
     decomposition: list[DecompositionProduct]
     completeness: Completeness
     reference: ReferenceInfo
@@ -202,6 +204,12 @@ def place_on_hull(
             ]
         except ValueError as error:
             messages.append(f"not placed: {error}")
+        implausible = e_above_hull is not None and e_above_hull < -config.implausible_below_hull
+        if implausible:
+            messages.append(
+                f"{-e_above_hull:.3f} eV/atom below the known hull: more likely a predictor error or a gap in "
+                "the reference than a new stable phase"
+            )
         results.append(
             HullResult(
                 id=candidate_id,
@@ -212,6 +220,7 @@ def place_on_hull(
                 formation_energy_per_atom=formation,
                 e_above_hull=e_above_hull,
                 on_hull=None if e_above_hull is None else e_above_hull <= tolerance,
+                implausibly_stable=implausible,
                 decomposition=products,
                 completeness=coverage,
                 reference=info,

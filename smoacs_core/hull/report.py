@@ -59,6 +59,7 @@ def hull_table(
             "chemical_system": result.chemical_system,
             "e_above_hull": result.e_above_hull,
             "on_hull": result.on_hull,
+            "implausibly_stable": result.implausibly_stable,
             "formation_energy_per_atom": result.formation_energy_per_atom,
             "energy_per_atom": result.energy_per_atom,
             "decomposition": " + ".join(f"{p.fraction:.3f} {p.formula}" for p in result.decomposition),

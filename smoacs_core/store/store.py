@@ -190,18 +190,27 @@ class ResultsStore:
         structures and criteria stay as they are. Raises KeyError naming ids that are not candidates of the run.
         """
         with Session(self.engine) as session, session.begin():
-            known = set(session.scalars(
-                select(Candidate.id).where(Candidate.run_id == run_id, Candidate.id.in_(list(properties)))
-            ))
-            unknown = sorted(set(properties) - known)
-            if unknown:
-                raise KeyError(f"not candidates of run '{run_id}': {', '.join(unknown[:5])}")
+            _check_candidates(session, run_id, properties)
             self._upsert(
                 session,
                 PropertyRecord,
                 [{"candidate_id": candidate_id, "stage": p.stage, "name": p.name, "source": p.source,
                   "value": _finite_or_none(p.value), "unit": p.unit}
                  for candidate_id, values in properties.items() for p in values],
+            )
+
+    def save_criteria(self, run_id: str, stage: str, criteria: Mapping[str, Mapping[str, bool]]) -> None:
+        """Add or update criteria (candidate id -> name -> passed) of existing candidates at ``stage``.
+
+        Like ``save_properties``, for stages that judge candidates without changing them (de-duplication).
+        """
+        with Session(self.engine) as session, session.begin():
+            _check_candidates(session, run_id, criteria)
+            self._upsert(
+                session,
+                CriterionRecord,
+                [{"candidate_id": candidate_id, "stage": stage, "name": name, "passed": bool(passed)}
+                 for candidate_id, named in criteria.items() for name, passed in named.items()],
             )
 
     def save_files(self, run_id: str, files: Sequence[tuple[str, str, str, str | None]]) -> None:
@@ -274,6 +283,15 @@ class ResultsStore:
             if record is None:
                 raise KeyError(f"no {stage} structure for candidate '{candidate_id}'")
             return Structure.from_dict(record.structure)
+
+
+def _check_candidates(session: Session, run_id: str, ids: Iterable[str]) -> None:
+    """KeyError naming the ids that are not candidates of the run."""
+    ids = list(ids)
+    known = set(session.scalars(select(Candidate.id).where(Candidate.run_id == run_id, Candidate.id.in_(ids))))
+    unknown = sorted(set(ids) - known)
+    if unknown:
+        raise KeyError(f"not candidates of run '{run_id}': {', '.join(unknown[:5])}")
 
 
 def _sqlite_pragmas(connection, _record) -> None:

@@ -1,0 +1,55 @@
+"""What a DFT calculation of one candidate produced, whatever the code and backend.
+
+The VASP (atomate2) and GPAW paths both hand their outcome to the pipeline as a ``DftResult``: the results
+store, the hull step and the report read only this, so they never need to know which code ran. ``code`` and
+``functional`` travel with every number, so a GPAW-PBE gap is never reported as a VASP one.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pymatgen.core import Structure
+
+DftCode = Literal["VASP", "GPAW"]
+DftStatus = Literal["written", "submitted", "completed", "failed", "lost"]
+
+
+class DftSubmission(BaseModel):
+    """Where one candidate's DFT work went, so a later harvest can find it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    candidate: str = Field(description="Candidate id (label) the calculation belongs to.")
+    code: DftCode
+    backend: Literal["local", "fireworks", "write"]
+    directory: str = Field(description="Calculation folder (inputs written there; outputs expected there).")
+    reference: str = Field(default="", description="Backend handle: FireWorks fw/workflow id, jobflow uuid.")
+    status: DftStatus = "submitted"
+
+
+class DftResult(BaseModel):
+    """One candidate's DFT outcome. Failures keep their record with a status and a message."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    candidate: str
+    code: DftCode
+    functional: str = Field(description="e.g. 'PBE', 'PBE+U': what the numbers were computed with.")
+    status: DftStatus
+    structure: Structure | None = Field(default=None, description="Relaxed structure.")
+    energy_per_atom: float | None = Field(default=None, description="Uncorrected total energy (eV/atom).")
+    corrected_energy_per_atom: float | None = Field(
+        default=None, description="With MP2020-compatible corrections where applicable (VASP only)."
+    )
+    band_gap: float | None = Field(default=None, description="eV, from a band path or dense uniform mesh.")
+    is_gap_direct: bool | None = None
+    seconds: float | None = Field(default=None, description="Wall time of the whole calculation.")
+    directory: str = ""
+    message: str = ""
+
+    @property
+    def label(self) -> str:
+        """How reports name where the numbers came from: 'GPAW-PBE', 'VASP-PBE+U'."""
+        return f"{self.code}-{self.functional}"
