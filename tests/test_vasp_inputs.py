@@ -1,8 +1,8 @@
 """VASP inputs of the DFT stage: settings, the atomate2 chain, and what the write backend puts on disk.
 
-Inputs are compared with the real inputs of the Materials Project GGA relaxation of Si that atomate2 ships as test
-data (../shared/data/vasp_reference_outputs/Si_mp_gga_relax, see SOURCE.txt there). Running the chain against the
-matching real outputs is in test_vasp_backends.py.
+Inputs are compared with the real inputs of the Materials Project GGA relaxation of Si that atomate2 ships as
+test data (../shared/data/vasp_reference_outputs/Si_mp_gga_relax, see SOURCE.txt there). Running the chain
+against the matching real outputs is in test_vasp_backends.py.
 """
 
 from __future__ import annotations
@@ -92,11 +92,13 @@ def test_overrides_reach_every_step(si):
         assert job.maker.run_vasp_kwargs["vasp_cmd"] == "mpirun -np 8 vasp_std"
         assert [type(h).__name__ for h in job.maker.run_vasp_kwargs["handlers"]] == [
             "VaspErrorHandler", "UnconvergedErrorHandler"]
-    assert [job.maker.input_set_generator.user_kpoints_settings for job in jobs[:3]] == [{"reciprocal_density": 200}] * 3
+    kpoints = [job.maker.input_set_generator.user_kpoints_settings for job in jobs[:3]]
+    assert kpoints == [{"reciprocal_density": 200}] * 3
     assert jobs[3].maker.input_set_generator.reciprocal_density == 300
     # and they show in the files atomate2 writes: a denser mesh than MP's 7x7x7, the tags, the POTCAR
     inputs = relax_input_set(settings).get_input_set(si, potcar_spec=True)
-    assert inputs["INCAR"]["EDIFFG"] == -0.05 and inputs["INCAR"]["NCORE"] == 4 and inputs["INCAR"]["ENCUT"] == 520
+    incar = inputs["INCAR"]
+    assert (incar["EDIFFG"], incar["NCORE"], incar["ENCUT"]) == (-0.05, 4, 520)
     assert inputs["KPOINTS"].kpts[0][0] > 7
     assert str(inputs["POTCAR.spec"]).split() == ["Si_GW"]
     # unset overrides leave MP's defaults alone (no custodian/command keys: atomate2's own defaults apply)
@@ -112,7 +114,8 @@ def test_write_mode_writes_mp_relax_inputs_and_slurm_script(tmp_path, si, vasp_r
     settings = VaspSettings(backend="write", job_script=options, vasp_cmd="srun vasp_std")
     submissions = submit_vasp({"Si-1": si}, tmp_path / "dft", settings)
 
-    assert [(s.candidate, s.status, s.backend, s.code) for s in submissions] == [("Si-1", "written", "write", "VASP")]
+    summary = [(s.candidate, s.status, s.backend, s.code) for s in submissions]
+    assert summary == [("Si-1", "written", "write", "VASP")]
     folder = Path(submissions[0].directory)
     assert folder == (tmp_path / "dft" / "Si-1").resolve()
     reference = vasp_ref_dir / "Si_mp_gga_relax" / "GGA_Relax_1" / "inputs"
@@ -138,23 +141,26 @@ def test_write_mode_writes_mp_relax_inputs_and_slurm_script(tmp_path, si, vasp_r
         assert directive in lines
     assert lines.index("module load vasp/6.4.2") < lines.index(f"cd {folder}")
     assert lines[-1] == f"/opt/envs/smoacs/bin/python -m vasp_inputs.vasp.run_flow {folder / 'flow.json'}"
-    assert max(i for i, line in enumerate(lines) if line.startswith("#SBATCH")) < lines.index("module load vasp/6.4.2")
+    last_directive = max(i for i, line in enumerate(lines) if line.startswith("#SBATCH"))
+    assert last_directive < lines.index("module load vasp/6.4.2")
     assert os.access(folder / "job.slurm", os.X_OK)
-    assert (tmp_path / "dft" / "submit_all.sh").read_text().splitlines()[-1] == f"sbatch {folder / 'job.slurm'}"
+    submit_all = (tmp_path / "dft" / "submit_all.sh").read_text().splitlines()
+    assert submit_all[-1] == f"sbatch {folder / 'job.slurm'}"
 
     [result] = harvest_vasp(submissions, settings)  # nothing ran yet
     assert (result.status, result.energy_per_atom, result.message) == ("written", None, "not started")
 
 
 def test_write_mode_pbs_script(tmp_path, si, no_potcar_library):
-    options = JobScriptSettings(scheduler="pbs", nodes=1, ntasks_per_node=48, walltime="48:00:00", account="chem",
-                                queue="workq")
-    submissions = submit_vasp({"Si": si, "Si b": si}, tmp_path, VaspSettings(backend="write", job_script=options))
+    options = JobScriptSettings(scheduler="pbs", nodes=1, ntasks_per_node=48, walltime="48:00:00",
+                                account="chem", queue="workq")
+    settings = VaspSettings(backend="write", job_script=options)
+    submissions = submit_vasp({"Si": si, "Si b": si}, tmp_path, settings)
     assert [Path(s.directory).name for s in submissions] == ["Si", "Si_b"]  # unsafe characters replaced
     folder = Path(submissions[0].directory)
     lines = (folder / "job.pbs").read_text().splitlines()
-    for directive in ["#PBS -N smoacs-Si", "#PBS -l select=1:ncpus=48:mpiprocs=48", "#PBS -l walltime=48:00:00",
-                      "#PBS -A chem", "#PBS -q workq", "#PBS -j oe"]:
+    for directive in ["#PBS -N smoacs-Si", "#PBS -l select=1:ncpus=48:mpiprocs=48",
+                      "#PBS -l walltime=48:00:00", "#PBS -A chem", "#PBS -q workq", "#PBS -j oe"]:
         assert directive in lines
     assert not any(line.startswith("#SBATCH") for line in lines)
     assert lines[-1] == f"python -m vasp_inputs.vasp.run_flow {folder / 'flow.json'}"
@@ -174,8 +180,8 @@ def test_existing_calculations_are_never_overwritten(tmp_path, si, no_potcar_lib
 
 
 def test_a_candidate_that_cannot_be_written_does_not_stop_the_others(tmp_path, si, no_potcar_library):
-    """Polonium has no POTCAR in the MP input set: that candidate fails at submission, with the reason kept for
-    the harvest, and the others are written."""
+    """Polonium has no POTCAR in the MP input set: that candidate fails at submission, with the reason kept
+    for the harvest, and the others are written."""
     po = Structure(si.lattice, ["Po", "Si"], si.frac_coords)
     settings = VaspSettings(backend="write")
     submissions = submit_vasp({"PoSi": po, "Si": si}, tmp_path, settings)

@@ -1,8 +1,8 @@
 """VASP side of the DFT stage: atomate2 makers with Materials Project GGA settings, three backends (local,
 FireWorks, write-only) and a harvest into ``vasp_inputs.results.DftResult``. See vasp_inputs/README.md.
 
-Public names are imported on first use, so ``python -m vasp_inputs.vasp.run_flow`` on a compute node loads only
-what it runs.
+Public names are imported on first use, so ``python -m vasp_inputs.vasp.run_flow`` on a compute node loads
+only what it runs.
 """
 
 from importlib import import_module

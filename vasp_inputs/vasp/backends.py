@@ -2,16 +2,19 @@
 
 Backends (``VaspSettings.backend``):
 - ``local``: ``submit_vasp`` runs each chain right away with jobflow's ``run_locally`` (custodian around
-  ``vasp_cmd``), one candidate after the other, each in its own folder. For a workstation or an interactive node.
-- ``fireworks``: each chain becomes a FireWorks workflow on the user's LaunchPad; ``qlaunch``/``rlaunch`` on the
-  cluster run it. The workflow carries the candidate's on-disk job store, so TaskDocs land in the candidate folder.
+  ``vasp_cmd``), one candidate after the other, each in its own folder. For a workstation or an interactive
+  node.
+- ``fireworks``: each chain becomes a FireWorks workflow on the user's LaunchPad; ``qlaunch``/``rlaunch`` on
+  the cluster run it. The workflow carries the candidate's on-disk job store, so TaskDocs land in the
+  candidate folder.
 - ``write``: each candidate folder gets the first step's VASP inputs, flow.json and a Slurm/PBS script running
   the whole chain (``run_flow``); ``submit_all.sh`` submits them. Nothing is started.
 
-``harvest_vasp`` can be called any number of times. A candidate is 'completed' once every step's TaskDoc is in its
-job store; 'failed' when its chain stopped on an error custodian could not fix (or any other error), with the
-message; 'lost' when its folder, job store or LaunchPad workflow is gone; otherwise it keeps its submission status
-('submitted', or 'written' for scripts not yet run). One candidate's trouble never stops the others.
+``harvest_vasp`` can be called any number of times. A candidate is 'completed' once every step's TaskDoc is in
+its job store; 'failed' when its chain stopped on an error custodian could not fix (or any other error), with
+the message; 'lost' when its folder, job store or LaunchPad workflow is gone; otherwise it keeps its
+submission status ('submitted', or 'written' for scripts not yet run). One candidate's trouble never stops the
+others.
 """
 
 from __future__ import annotations
@@ -58,7 +61,9 @@ def _check_folders(structures: Mapping[str, Structure], root: Path) -> dict[str,
         seen[folder] = candidate
     existing = [str(folder) for folder in folders.values() if (folder / MANIFEST).exists()]
     if existing:
-        raise FileExistsError(f"VASP calculations already exist in {existing}; harvest them or use another root")
+        raise FileExistsError(
+            f"VASP calculations already exist in {existing}; harvest them or use another root"
+        )
     return folders
 
 
@@ -77,8 +82,8 @@ _LAUNCHPADS: dict[tuple[str, int], object] = {}
 def load_launchpad(settings: VaspSettings):
     """The user's FireWorks LaunchPad: the file in the settings, else FireWorks' own configuration.
 
-    One connection per LaunchPad file and process, reused by later submissions and harvests (a MongoDB client is
-    meant to be long-lived; FireWorks' mongomock stand-in even keeps its data per client).
+    One connection per LaunchPad file and process, reused by later submissions and harvests (a MongoDB client
+    is meant to be long-lived; FireWorks' mongomock stand-in even keeps its data per client).
     """
     from fireworks import LaunchPad
 
@@ -91,7 +96,9 @@ def load_launchpad(settings: VaspSettings):
     return _LAUNCHPADS[key]
 
 
-def submit_vasp(structures: Mapping[str, Structure], root: Path, settings: VaspSettings) -> list[DftSubmission]:
+def submit_vasp(
+    structures: Mapping[str, Structure], root: Path, settings: VaspSettings
+) -> list[DftSubmission]:
     """Hand every candidate's VASP chain to the configured backend; one DftSubmission per candidate."""
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -124,11 +131,11 @@ def submit_vasp(structures: Mapping[str, Structure], root: Path, settings: VaspS
 
 
 def _add_workflow(launchpad, flow, manifest: VaspManifest, folder: Path) -> str:
-    """Add the chain to the LaunchPad with the candidate's job store; the first firework's id is the handle."""
+    """Add the chain to the LaunchPad with the candidate's job store; the first firework id is the handle."""
     from jobflow.managers.fireworks import flow_to_workflow
 
-    workflow = flow_to_workflow(flow, store=candidate_store(folder, manifest.job_store),
-                                metadata={"smoacs_candidate": manifest.candidate, "smoacs_folder": str(folder)})
+    metadata = {"smoacs_candidate": manifest.candidate, "smoacs_folder": str(folder)}
+    workflow = flow_to_workflow(flow, store=candidate_store(folder, manifest.job_store), metadata=metadata)
     ids = launchpad.add_wf(workflow)
     return str(min(ids.values()))
 
@@ -191,15 +198,16 @@ def _harvest_folder(submission: DftSubmission) -> DftResult:
         return _result(submission, "failed", record.message)
     if record.state == "running":
         return _result(submission, "submitted", f"running on {record.host} since {record.started}")
-    return _result(submission, "lost", f"run recorded as completed but the job store in {folder} lacks outputs")
+    return _result(submission, "lost", f"run recorded as completed but {folder / STORE_DIR} lacks outputs")
 
 
 def _harvest_fireworks(submission: DftSubmission, launchpad) -> DftResult:
-    """fireworks backend: the workflow state on the LaunchPad, then the TaskDocs in the candidate's job store."""
+    """fireworks backend: the workflow state on the LaunchPad, then the TaskDocs in the job store."""
     try:
         workflow = launchpad.get_wf_by_fw_id_lzyfw(int(submission.reference))
     except ValueError:
-        return _result(submission, "lost", f"workflow of firework {submission.reference} is not on the LaunchPad")
+        message = f"workflow of firework {submission.reference} is not on the LaunchPad"
+        return _result(submission, "lost", message)
     state = workflow.state
     if state == "FIZZLED":
         return _result(submission, "failed", _fizzle_message(launchpad, workflow))
@@ -222,7 +230,8 @@ def _fizzle_message(launchpad, workflow) -> str:
         if fw_state != "FIZZLED":
             continue
         firework = launchpad.get_fw_by_id(fw_id)
-        stored = firework.launches[-1].action.stored_data if firework.launches and firework.launches[-1].action else {}
+        action = firework.launches[-1].action if firework.launches else None
+        stored = action.stored_data if action is not None else {}
         trace = (stored.get("_exception") or {}).get("_stacktrace") or "no traceback recorded"
         lines = [line for line in str(trace).strip().splitlines() if line.strip()]
         parts.append(f"{firework.name}: {lines[-1].strip() if lines else trace}")

@@ -2,11 +2,11 @@
 
 Which step gives which number:
 - energy and relaxed structure: the MP GGA static when the chain has one, else the second relaxation;
-- band gap and whether it is direct: the uniform non-SCF run (tetrahedron method on a denser mesh) when the chain
-  has one, else the second relaxation's own k-mesh (said so in the message);
-- corrected energy: pymatgen's ``MaterialsProject2020Compatibility`` applied to the energy step's computed entry,
-  so it sits on the same footing as Materials Project GGA/GGA+U energies. Runs the scheme does not cover (other
-  functionals, U values or POTCARs than MP's) get none, and the message says why;
+- band gap and whether it is direct: the uniform non-SCF run (tetrahedron method on a denser mesh) when the
+  chain has one, else the second relaxation's own k-mesh (said so in the message);
+- corrected energy: pymatgen's ``MaterialsProject2020Compatibility`` applied to the energy step's computed
+  entry, so it sits on the same footing as Materials Project GGA/GGA+U energies. Runs the scheme does not
+  cover (other functionals, U values or POTCARs than MP's) get none, and the message says why;
 - functional: from the run itself (emmet's run type: GGA -> 'PBE', GGA+U -> 'PBE+U', others by their name).
 """
 
@@ -79,9 +79,9 @@ def calculation_folder(task: TaskDoc) -> str:
 
 
 def result_from_task_docs(candidate: str, docs: Mapping[str, TaskDoc]) -> DftResult:
-    """A completed candidate's DftResult from its steps' TaskDocs (needs relax_2, and static + band_gap if run).
+    """A completed candidate's DftResult from its steps' TaskDocs (relax_2, and static + band_gap if run).
 
-    ``directory`` is the folder of the step the energy comes from (its vasprun.xml is the source of the numbers).
+    ``directory`` is the folder of the step the energy comes from (its vasprun.xml holds the numbers).
     """
     energy_task = docs.get("static") or docs["relax_2"]
     gap_task = docs.get("band_gap") or docs["relax_2"]

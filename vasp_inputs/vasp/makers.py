@@ -8,8 +8,8 @@ from ``VaspSettings``), atomate2 makers run one step each (write inputs, run VAS
 
 The relaxations and the static are atomate2's ``MPGGADoubleRelaxMaker`` and ``MPGGAStaticMaker`` (what
 atomate2's ``MPGGADoubleRelaxStaticMaker`` chains). The band gap comes from a non-SCF run on the static charge
-density with pymatgen's ``MPNonSCFSet`` in uniform mode: it inherits the static INCAR, so the cut-off, POTCARs and U
-values match the charge density it reads (atomate2's own ``NonSCFSetGenerator`` starts from atomate2's
+density with pymatgen's ``MPNonSCFSet`` in uniform mode: it inherits the static INCAR, so the cut-off, POTCARs
+and U values match the charge density it reads (atomate2's own ``NonSCFSetGenerator`` starts from atomate2's
 PBEsol-based defaults instead, which would not).
 
 The flow's output maps a role to that step's ``TaskDoc``; ``flow_roles`` turns it into job uuids, which is how
@@ -31,7 +31,8 @@ from pymatgen.io.vasp.sets import MPNonSCFSet, MPRelaxSet, MPStaticSet, VaspInpu
 from vasp_inputs.vasp.settings import VaspSettings
 
 # Job names are atomate2's for the MP steps; reference-output tests map them to folders.
-RELAX_1, RELAX_2, STATIC, BAND_GAP = "MP GGA relax 1", "MP GGA relax 2", "MP GGA static", "MP GGA non-scf uniform"
+RELAX_1, RELAX_2, STATIC = "MP GGA relax 1", "MP GGA relax 2", "MP GGA static"
+BAND_GAP = "MP GGA non-scf uniform"
 # Roles in the flow output, in the order the steps run.
 ROLES = ("relax_1", "relax_2", "static", "band_gap")
 # Files the next step starts from (VASP writes empty WAVECAR/CHGCAR even when LWAVE/LCHARG are off).
@@ -72,7 +73,9 @@ def double_relax_maker(settings: VaspSettings) -> MPGGADoubleRelaxMaker:
     """atomate2's MP GGA double relaxation; the second run starts from the first one's outputs."""
     run = _run_vasp_kwargs(settings)
     return MPGGADoubleRelaxMaker(
-        relax_maker1=MPGGARelaxMaker(input_set_generator=relax_input_set(settings), run_vasp_kwargs=dict(run)),
+        relax_maker1=MPGGARelaxMaker(
+            input_set_generator=relax_input_set(settings), run_vasp_kwargs=dict(run)
+        ),
         relax_maker2=MPGGARelaxMaker(
             input_set_generator=relax_input_set(settings), copy_vasp_kwargs=dict(_CARRY_OVER),
             run_vasp_kwargs=dict(run),
@@ -81,7 +84,7 @@ def double_relax_maker(settings: VaspSettings) -> MPGGADoubleRelaxMaker:
 
 
 def static_maker(settings: VaspSettings) -> MPGGAStaticMaker:
-    """MP GGA static on the relaxed structure: the energy the MP2020 scheme corrects, and the charge density."""
+    """MP GGA static on the relaxed structure: the energy MP2020 corrects, and the charge density."""
     return MPGGAStaticMaker(
         input_set_generator=MPStaticSet(
             force_gamma=True, auto_metal_kpoints=True, inherit_incar=False, **_overrides(settings)
@@ -104,7 +107,7 @@ def band_gap_maker(settings: VaspSettings) -> NonSCFMaker:
 
 
 def vasp_flow(structure: Structure, settings: VaspSettings, name: str) -> Flow:
-    """The jobflow Flow for one candidate; its output maps each role (see ``ROLES``) to that step's TaskDoc."""
+    """The jobflow Flow for one candidate; its output maps each role (``ROLES``) to that step's TaskDoc."""
     relax = double_relax_maker(settings).make(structure)
     output: dict[str, OutputReference] = {"relax_1": relax.jobs[0].output, "relax_2": relax.jobs[1].output}
     jobs: list = [relax]

@@ -2,10 +2,11 @@
 
     python -m vasp_inputs.vasp.run_flow <root>/<candidate>/flow.json     (or the candidate folder)
 
-jobflow's ``run_locally`` executes the steps in order, each in its own ``job_*`` folder next to flow.json, with
-custodian around VASP; TaskDocs go to the candidate's on-disk job store. ``run_state.json`` records the outcome, so
-a harvest can tell a running chain from a failed one without asking the scheduler. A chain already recorded as
-completed is not run again (a resubmitted job script does not redo hours of DFT); a failed one starts over.
+jobflow's ``run_locally`` executes the steps in order, each in its own ``job_*`` folder next to flow.json,
+with custodian around VASP; TaskDocs go to the candidate's on-disk job store. ``run_state.json`` records the
+outcome, so a harvest can tell a running chain from a failed one without asking the scheduler. A chain already
+recorded as completed is not run again (a resubmitted job script does not redo hours of DFT); a failed one
+starts over.
 
 Exit codes: 0 completed, 1 failed, 2 no calculation folder at that path.
 """
@@ -78,7 +79,9 @@ def run_calculation(directory: Path, log: bool = True) -> RunRecord:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vasp_inputs.vasp.run_flow", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m vasp_inputs.vasp.run_flow", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("path", type=Path, help="the candidate's flow.json or its folder")
     args = parser.parse_args(argv)
     directory = args.path.parent if args.path.name == FLOW_FILE else args.path

@@ -1,9 +1,10 @@
 """What a VASP calculation of the DFT stage runs, where it runs, and how a cluster job script looks.
 
-Only choices live here; the Materials Project defaults themselves stay in pymatgen's input sets (``MPRelaxSet``,
-``MPStaticSet``, ``MPNonSCFSet``) and atomate2's makers, so an update of those packages updates our defaults.
-Every override is applied on top of them, in the same way to every step of the chain (atomate2's powerups do the
-same), so the static and the non-SCF run keep the relaxation's cut-off, POTCARs and U values.
+Only choices live here; the Materials Project defaults themselves stay in pymatgen's input sets
+(``MPRelaxSet``, ``MPStaticSet``, ``MPNonSCFSet``) and atomate2's makers, so an update of those packages
+updates our defaults. Every override is applied on top of them, in the same way to every step of the chain
+(atomate2's powerups do the same), so the static and the non-SCF run keep the relaxation's cut-off, POTCARs
+and U values.
 """
 
 from __future__ import annotations
@@ -44,22 +45,31 @@ class JobScriptSettings(BaseModel):
         default="slurm", description="Batch system: Slurm (sbatch) or PBS Pro/OpenPBS (qsub, select syntax)."
     )
     nodes: int = Field(default=1, ge=1, description="Nodes per candidate job.")
-    ntasks_per_node: int = Field(default=32, ge=1, description="MPI ranks per node (Slurm ntasks-per-node, PBS mpiprocs).")
+    ntasks_per_node: int = Field(
+        default=32, ge=1, description="MPI ranks per node (Slurm ntasks-per-node, PBS mpiprocs)."
+    )
     walltime: str = Field(default="24:00:00", description="Wall-time limit as H:MM:SS (hours may exceed 24).")
-    account: str | None = Field(default=None, description="Account/project charged (Slurm --account, PBS -A).")
-    queue: str | None = Field(default=None, description="Slurm partition or PBS queue; the site default when unset.")
+    account: str | None = Field(
+        default=None, description="Account/project charged (Slurm --account, PBS -A)."
+    )
+    queue: str | None = Field(
+        default=None, description="Slurm partition or PBS queue; the site default when unset."
+    )
     job_name_prefix: str = Field(default="smoacs-", description="Job name = prefix + candidate id.")
     extra_directives: list[str] = Field(
         default_factory=list,
-        description="Further scheduler lines written verbatim after the generated ones, e.g. '#SBATCH --qos=long'.",
+        description="Further scheduler lines written verbatim after the generated ones, "
+        "e.g. '#SBATCH --qos=long'.",
     )
     preamble: list[str] = Field(
         default_factory=list,
-        description="Shell lines run before the calculation, e.g. 'module load vasp/6.4', 'source ~/venv/bin/activate'.",
+        description="Shell lines run before the calculation, e.g. 'module load vasp/6.4', "
+        "'source ~/venv/bin/activate'.",
     )
     python: str = Field(
         default="python",
-        description="Python on the compute node that has this package installed (runs vasp_inputs.vasp.run_flow).",
+        description="Python on the compute node that has this package installed "
+        "(runs vasp_inputs.vasp.run_flow).",
     )
 
     @field_validator("walltime")
@@ -85,9 +95,9 @@ class VaspSettings(BaseModel):
 
     workflow: VaspWorkflow = Field(
         default="relax_band_gap",
-        description="'relax_band_gap': MP GGA double relaxation, MP static, then a uniform non-SCF run on the "
-        "static charge density for the band gap. 'double_relax': the MP GGA double relaxation only (energy and a "
-        "band gap from the second relaxation's k-mesh).",
+        description="'relax_band_gap': MP GGA double relaxation, MP static, then a uniform non-SCF run on "
+        "the static charge density for the band gap. 'double_relax': the MP GGA double relaxation only "
+        "(energy and a band gap from the second relaxation's k-mesh).",
     )
     incar_updates: dict[str, Any] = Field(
         default_factory=dict,
@@ -103,14 +113,16 @@ class VaspSettings(BaseModel):
     band_gap_reciprocal_density: float | None = Field(
         default=None,
         gt=0,
-        description="Density of the uniform non-SCF mesh the band gap is taken from; MPNonSCFSet's 100 when unset.",
+        description="Density of the uniform non-SCF mesh the band gap is taken from; MPNonSCFSet's 100 when "
+        "unset.",
     )
     potcar_updates: dict[str, str] = Field(
         default_factory=dict, description="POTCAR per element overriding MP's choice, e.g. {'Ti': 'Ti_sv'}."
     )
     potcar_functional: PotcarFunctional | None = Field(
         default=None,
-        description="POTCAR library; MP's 'PBE' (legacy 2001-2012 set) when unset. MP2020 corrections assume it.",
+        description="POTCAR library; MP's 'PBE' (legacy 2001-2012 set) when unset. MP2020 corrections "
+        "assume it.",
     )
     custodian_handlers: list[str] | None = Field(
         default=None,
@@ -119,13 +131,15 @@ class VaspSettings(BaseModel):
     )
     vasp_cmd: str | None = Field(
         default_factory=lambda: os.environ.get("VASP_CMD") or None,
-        description="Command that runs VASP, e.g. 'srun vasp_std'. Default: $VASP_CMD where the settings are built; "
-        "when that is unset too, atomate2's ATOMATE2_VASP_CMD (default 'vasp_std') where the job runs.",
+        description="Command that runs VASP, e.g. 'srun vasp_std'. Default: $VASP_CMD where the settings "
+        "are built; when that is unset too, atomate2's ATOMATE2_VASP_CMD (default 'vasp_std') where the job "
+        "runs.",
     )
     backend: VaspBackend = Field(
         default="write",
-        description="'local': run the chain now with jobflow run_locally (custodian + vasp_cmd); 'fireworks': add "
-        "workflows to a LaunchPad for qlaunch/rlaunch on the cluster; 'write': write inputs and job scripts only.",
+        description="'local': run the chain now with jobflow run_locally (custodian + vasp_cmd); "
+        "'fireworks': add workflows to a LaunchPad for qlaunch/rlaunch on the cluster; 'write': write inputs "
+        "and job scripts only.",
     )
     job_script: JobScriptSettings = Field(default_factory=JobScriptSettings)
     launchpad_file: Path | None = Field(
@@ -135,9 +149,9 @@ class VaspSettings(BaseModel):
     )
     job_store: JobStoreKind = Field(
         default="montydb",
-        description="On-disk jobflow JobStore kept in each candidate folder (<candidate>/jobstore): 'montydb' "
-        "(SQLite via maggma MontyStore) or 'json' (maggma JSONStore files). The folder must be reachable from the "
-        "compute nodes (shared file system) for the fireworks and write backends.",
+        description="On-disk jobflow JobStore kept in each candidate folder (<candidate>/jobstore): "
+        "'montydb' (SQLite via maggma MontyStore) or 'json' (maggma JSONStore files). The folder must be "
+        "reachable from the compute nodes (shared file system) for the fireworks and write backends.",
     )
 
     @field_validator("custodian_handlers")

@@ -1,10 +1,10 @@
 """Calculation folders on disk: the serialized chain for every backend, plus inputs and job scripts to write.
 
 ``prepare_calculation`` is what every backend does first (flow.json and the manifest). The write backend adds,
-per candidate, the first step's complete VASP inputs (INCAR, KPOINTS, POSCAR and POTCAR, or POTCAR.spec when no
-POTCAR library is configured through PMG_VASP_PSP_DIR) to look at or run by hand, and a Slurm or PBS script that
-runs the whole chain on a compute node (``python -m vasp_inputs.vasp.run_flow``). ``submit_all.sh`` in the root
-submits every script written there.
+per candidate, the first step's complete VASP inputs (INCAR, KPOINTS, POSCAR and POTCAR, or POTCAR.spec when
+no POTCAR library is configured through PMG_VASP_PSP_DIR) to look at or run by hand, and a Slurm or PBS script
+that runs the whole chain on a compute node (``python -m vasp_inputs.vasp.run_flow``). ``submit_all.sh`` in
+the root submits every script written there.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def prepare_calculation(
 
 
 def write_first_step_inputs(structure: Structure, directory: Path, settings: VaspSettings) -> list[Path]:
-    """INCAR, KPOINTS, POSCAR and POTCAR (or POTCAR.spec) of the first relaxation, as atomate2 will write them."""
+    """INCAR, KPOINTS, POSCAR and POTCAR (or POTCAR.spec) of the first relaxation, as atomate2 writes them."""
     potcar_spec = not potcar_library_configured()
     input_set = relax_input_set(settings).get_input_set(structure, potcar_spec=potcar_spec)
     input_set.write_input(directory)
@@ -115,8 +115,10 @@ def write_job_script(candidate: str, directory: Path, options: JobScriptSettings
 def write_submit_all(root: Path, scripts: list[Path], options: JobScriptSettings) -> Path:
     """One script that submits every job script written under ``root`` (appends on later writes)."""
     path = root / "submit_all.sh"
-    lines = [] if path.exists() else ["#!/bin/bash", f"# submit the VASP chains written by smoacs ({options.scheduler})"]
-    lines += [f"{SUBMIT_COMMAND[options.scheduler]} {shlex.quote(str(script.resolve()))}" for script in scripts]
+    header = ["#!/bin/bash", f"# submit the VASP chains written by smoacs ({options.scheduler})"]
+    lines = [] if path.exists() else header
+    command = SUBMIT_COMMAND[options.scheduler]
+    lines += [f"{command} {shlex.quote(str(script.resolve()))}" for script in scripts]
     with path.open("a") as handle:
         handle.write("\n".join(lines) + "\n")
     path.chmod(0o755)
