@@ -139,7 +139,7 @@ def test_write_mode_writes_mp_relax_inputs_and_slurm_script(tmp_path, si, vasp_r
                       "#SBATCH --time=12:00:00", "#SBATCH --account=mat123", "#SBATCH --partition=standard",
                       "#SBATCH --qos=long"]:
         assert directive in lines
-    assert lines.index("module load vasp/6.4.2") < lines.index(f"cd {folder}")
+    assert lines.index(f"cd {folder}") < lines.index("module load vasp/6.4.2")  # the preamble runs in there
     assert lines[-1] == f"/opt/envs/smoacs/bin/python -m vasp_inputs.vasp.run_flow {folder / 'flow.json'}"
     last_directive = max(i for i, line in enumerate(lines) if line.startswith("#SBATCH"))
     assert last_directive < lines.index("module load vasp/6.4.2")
@@ -191,3 +191,26 @@ def test_a_candidate_that_cannot_be_written_does_not_stop_the_others(tmp_path, s
     results = harvest_vasp(submissions, settings)
     assert results[0].status == "failed" and results[0].message == "submission: KeyError: 'Po'"
     assert results[1].status == "written"
+
+
+def test_job_script_runs_the_chain_and_reports_missing_potcars(tmp_path, si, no_potcar_library):
+    """The written Slurm script, executed as it is by bash (#SBATCH lines are comments), on a node without a
+    POTCAR library: run_flow starts the first step, atomate2 cannot write POTCARs, the job exits 1 and the
+    harvest reports the reason. The preamble runs first, in the candidate folder."""
+    import subprocess
+    import sys
+
+    options = JobScriptSettings(python=sys.executable, preamble=["echo preamble-ran > preamble.txt"])
+    settings = VaspSettings(backend="write", job_script=options)
+    [submission] = submit_vasp({"Si": si}, tmp_path, settings)
+    folder = Path(submission.directory)
+    env = {k: v for k, v in os.environ.items() if k != "PMG_VASP_PSP_DIR"}
+    env["PMG_CONFIG_FILE"] = str(tmp_path / "no-pmgrc.yaml")  # no user configuration either
+    done = subprocess.run(["bash", str(folder / "job.slurm")], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert (folder / "preamble.txt").read_text().strip() == "preamble-ran"
+    [result] = harvest_vasp([submission], settings)
+    assert result.status == "failed"
+    assert result.message.startswith("relax_1: PmgVaspPspDirError")
+    assert f"{folder}: failed - relax_1: PmgVaspPspDirError" in done.stdout

@@ -63,8 +63,8 @@ class JobScriptSettings(BaseModel):
     )
     preamble: list[str] = Field(
         default_factory=list,
-        description="Shell lines run before the calculation, e.g. 'module load vasp/6.4', "
-        "'source ~/venv/bin/activate'.",
+        description="Shell lines run in the candidate folder before the calculation, e.g. "
+        "'module load vasp/6.4', 'source ~/venv/bin/activate'.",
     )
     python: str = Field(
         default="python",

@@ -101,7 +101,7 @@ def job_script(candidate: str, directory: Path, options: JobScriptSettings) -> s
         if options.queue:
             lines.append(f"#PBS -q {options.queue}")
     run = f"{options.python} -m vasp_inputs.vasp.run_flow {shlex.quote(str(directory / FLOW_FILE))}"
-    body = [*options.extra_directives, "", *options.preamble, f"cd {shlex.quote(str(directory))}", run]
+    body = [*options.extra_directives, "", f"cd {shlex.quote(str(directory))}", *options.preamble, run]
     return "\n".join(["#!/bin/bash", *lines, *body]) + "\n"
 
 
