@@ -188,8 +188,8 @@ def test_custodian_failure_is_reported(fake_vasp, monkeypatch, tmp_path, si):
 
 def test_write_backend_job_runs_then_harvest(si_chain, tmp_path, si, vasp_ref_dir):
     """What the job script runs on the cluster (run_flow on flow.json), then harvests: completed, written,
-    lost."""
-    settings = VaspSettings(backend="write")
+    lost. This one keeps its job store as maggma JSON files."""
+    settings = VaspSettings(backend="write", job_store="json")
     submissions = submit_vasp({"Si": si, "Si-copy": si, "Si-gone": si}, tmp_path / "dft", settings)
     assert [s.status for s in submissions] == ["written"] * 3
     flow_file = Path(submissions[0].directory) / "flow.json"
@@ -206,6 +206,15 @@ def test_write_backend_job_runs_then_harvest(si_chain, tmp_path, si, vasp_ref_di
     assert run_flow_main([str(flow_file.parent)]) == 0  # completed chains are not run again
     assert sorted(flow_file.parent.glob("job_*")) == steps
     assert run_flow_main([str(tmp_path / "nowhere")]) == 2
+
+    store_file = flow_file.parent / "jobstore" / "outputs.json"
+    assert store_file.is_file()
+    complete = store_file.read_text()
+    store_file.write_text(complete[: len(complete) // 2])  # as a reader may find it while a job writes
+    [unreadable] = harvest_vasp(submissions[:1], settings)
+    assert unreadable.status == "written" and unreadable.message.startswith("could not be read this time")
+    store_file.write_text(complete)
+    assert harvest_vasp(submissions[:1], settings)[0].status == "completed"
 
     shutil.rmtree(flow_file.parent / "jobstore")  # outputs gone although the run said completed
     assert harvest_vasp(submissions[:1], settings)[0].status == "lost"

@@ -32,6 +32,7 @@ from vasp_inputs.vasp.calculation import (
     RunRecord,
     VaspManifest,
     candidate_store,
+    check_store_readable,
     now,
     read_manifest,
     read_run_record,
@@ -141,7 +142,11 @@ def _add_workflow(launchpad, flow, manifest: VaspManifest, folder: Path) -> str:
 
 
 def harvest_vasp(submissions: Sequence[DftSubmission], settings: VaspSettings) -> list[DftResult]:
-    """The current outcome of every submission, in order; never blocks, never raises for one candidate."""
+    """The current outcome of every submission, in order; never blocks, never raises for one candidate.
+
+    A candidate whose records cannot be read (say, a JSON job store caught mid-write) keeps its open status,
+    with the error in the message, rather than being declared failed on a transient read.
+    """
     launchpad = None
     if any(s.backend == "fireworks" and s.reference for s in submissions):
         launchpad = load_launchpad(settings)
@@ -152,8 +157,10 @@ def harvest_vasp(submissions: Sequence[DftSubmission], settings: VaspSettings) -
                 results.append(_harvest_fireworks(submission, launchpad))
             else:
                 results.append(_harvest_folder(submission))
-        except Exception as error:  # an unreadable store or LaunchPad document: report it, go on
-            results.append(_result(submission, "failed", f"harvest: {type(error).__name__}: {error}"))
+        except Exception as error:  # e.g. a store read while a job writes it: say so, try again next time
+            open_status = submission.status if submission.status in ("written", "submitted") else "submitted"
+            message = f"could not be read this time: {type(error).__name__}: {error}"
+            results.append(_result(submission, open_status, message))
     return results
 
 
@@ -166,6 +173,7 @@ def _completed(submission: DftSubmission, folder: Path, manifest: VaspManifest) 
     """The result when every step's TaskDoc is in the candidate's job store, else None."""
     if not (folder / STORE_DIR).is_dir():
         return None
+    check_store_readable(folder, manifest.job_store)
     store = candidate_store(folder, manifest.job_store)
     store.connect()
     try:

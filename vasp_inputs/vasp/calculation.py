@@ -94,6 +94,21 @@ def read_run_record(directory: Path) -> RunRecord | None:
         return None
 
 
+def check_store_readable(directory: Path, kind: JobStoreKind) -> None:
+    """Raise if a JSON job store file is incomplete (written while we read it).
+
+    maggma's JSONStore skips a file it cannot parse and reads as empty, which would make a finished calculation
+    look lost; a harvest must see the error instead and try again later.
+    """
+    if kind != "json":
+        return
+    for path in sorted((directory / STORE_DIR).glob("*.json")):
+        try:
+            json.loads(path.read_text() or "[]")
+        except ValueError as error:
+            raise ValueError(f"job store file {path} is not complete JSON ({error})") from error
+
+
 def candidate_store(directory: Path, kind: JobStoreKind) -> JobStore:
     """The candidate's on-disk JobStore (absolute paths: it is serialized into FireWorks specs)."""
     from maggma.stores import JSONStore, MontyStore
