@@ -1,0 +1,114 @@
+"""What a GPAW calculation of one candidate is set up with: DFT physics, relaxation, band gap.
+
+The physics follows the Materials Project relaxation input set (MPRelaxSet) where GPAW can, so that GPAW
+gaps are comparable with the PBE(+U) data the predictors were trained on: spin polarization with the input
+set's initial moments, Hubbard U for the same elements and anion classes (read from pymatgen, see ``mp.py``),
+Gamma-centred k-point meshes from the same reciprocal densities, Fermi smearing of MP's SIGMA. Where GPAW
+differs from VASP (PAW setups instead of POTCARs, the plane-wave cutoff scale, how U is projected) the
+defaults are chosen for converged GPAW numbers, not copied from the INCAR.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SpinPolarization = Literal["mp", "magnetic", "off"]
+BandGapMethod = Literal["bandpath", "mesh"]
+
+
+class GpawSettings(BaseModel):
+    """DFT, relaxation, band-gap and run settings for the GPAW backend (plane-wave PBE through ASE)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # --- DFT physics ---------------------------------------------------------------------------------
+    ecut: float = Field(
+        default=600.0, gt=0,
+        description="Plane-wave cutoff (eV). GPAW's total energy of SrTiO3 is not converged at 400 eV "
+                    "(it shifts ~5 eV up to 600-800 eV); gaps converge earlier.",
+    )
+    reciprocal_density: float = Field(
+        default=64.0, gt=0,
+        description="k-points per A^-3 of reciprocal volume for the relaxation: MPRelaxSet's value, "
+                    "made a Gamma-centred mesh by pymatgen's Kpoints.automatic_density_by_vol.",
+    )
+    static_reciprocal_density: float = Field(
+        default=100.0, gt=0,
+        description="k-point density of the self-consistent run on the relaxed structure that the energy "
+                    "and the band gap come from (MPStaticSet's value).",
+    )
+    smearing_width: float = Field(default=0.05, gt=0, description="Fermi-Dirac width (eV); MP: SIGMA 0.05.")
+    spin: SpinPolarization = Field(
+        default="mp",
+        description="'mp': always spin-polarized with MPRelaxSet's initial moments (ISPIN 2, MAGMOM, "
+                    "0.6 muB for elements it does not list), as MP ran. 'magnetic': spin-polarized only "
+                    "when an element MPRelaxSet lists in MAGMOM is present; halves the cost of closed-shell "
+                    "compounds (SrTiO3: same lattice and gap, 126 s instead of 265 s). 'off': never.",
+    )
+    hubbard_u: bool = Field(
+        default=True,
+        description="Apply MPRelaxSet's Hubbard U (Dudarev, on d states) to the same elements and anion "
+                    "classes (oxides, fluorides); results are then labelled PBE+U.",
+    )
+    eigensolver: Literal["davidson", "ppcg"] = Field(
+        default="davidson",
+        description="Plane-wave eigensolver. GPAW 26's implicit default (PPCG) stopped with a LinAlgError "
+                    "on spin-polarized bcc Cr, where Davidson converged; it was no faster elsewhere.",
+    )
+    scf_maxiter: int = Field(default=333, ge=1, description="SCF iteration limit (GPAW's default).")
+    scf_energy_tolerance: float = Field(
+        default=5e-4, gt=0, description="SCF energy convergence, eV per valence electron (GPAW's default)."
+    )
+    scf_density_tolerance: float = Field(
+        default=1e-4, gt=0, description="SCF density convergence, electrons per valence electron (GPAW's)."
+    )
+
+    # --- relaxation ----------------------------------------------------------------------------------
+    fmax: float = Field(default=0.05, gt=0, description="Force (and scaled stress) criterion (eV/A).")
+    max_steps: int = Field(
+        default=50, ge=0,
+        description="Optimizer step limit. 0 or 1: no relaxation, the gap is computed at the given "
+                    "geometry (for structures already relaxed, e.g. with an ML potential).",
+    )
+    relax_cell: bool = Field(default=True, description="Relax the cell too (Frechet cell filter), as ISIF 3.")
+    optimizer: Literal["BFGS", "FIRE"] = Field(
+        default="BFGS", description="ASE optimizer; BFGS needs far fewer DFT force calls than FIRE."
+    )
+    accept_unconverged_relaxation: bool = Field(
+        default=False,
+        description="False: a relaxation that reaches max_steps with forces above fmax fails the candidate "
+                    "(structure and energy kept, no gap). True: the gap is computed at the last geometry "
+                    "and the message says the relaxation did not converge.",
+    )
+
+    # --- band gap ------------------------------------------------------------------------------------
+    band_gap_method: BandGapMethod = Field(
+        default="bandpath",
+        description="'bandpath': non-self-consistent bands along the cell's high-symmetry path (ASE's "
+                    "special points), together with the self-consistent mesh. 'mesh': non-self-consistent "
+                    "bands on a dense uniform mesh. The self-consistent mesh alone overestimates gaps whose "
+                    "edges lie off it (Si: 1.18 eV on a 4x4x4 mesh, 0.57 eV with the path).",
+    )
+    bandpath_npoints: int = Field(default=60, ge=2, description="k-points along the whole band path.")
+    mesh_reciprocal_density: float = Field(
+        default=1000.0, gt=0, description="k-point density of the dense uniform mesh (MP's uniform NSCF)."
+    )
+    extra_bands: int = Field(
+        default=6, ge=2, description="Bands above the highest occupied one in the non-self-consistent run."
+    )
+
+    # --- how one candidate runs ----------------------------------------------------------------------
+    blas_threads: int = Field(
+        default=1, ge=1,
+        description="OPENBLAS_NUM_THREADS / OMP_NUM_THREADS of the worker process. Serial GPAW with one "
+                    "BLAS thread ran Si 8x faster than with OpenBLAS's default threading on 2 cores.",
+    )
+    timeout_seconds: float | None = Field(
+        default=None, gt=0, description="Wall-time limit per candidate; exceeding it fails the candidate."
+    )
+
+    def identity(self) -> dict:
+        """Settings that change the numbers; how a candidate runs (threads, time limit) is left out."""
+        return self.model_dump(exclude={"blas_threads", "timeout_seconds"})
