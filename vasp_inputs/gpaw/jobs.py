@@ -15,7 +15,8 @@ from typing import Literal
 
 import numpy as np
 from atomate2.ase.jobs import AseRelaxMaker
-from atomate2.ase.schemas import AseStructureTaskDoc
+from atomate2.ase.schemas import AseResult, AseStructureTaskDoc
+from atomate2.ase.utils import AseRelaxer
 from emmet.core.types.enums import TaskState
 from jobflow import Maker, Response, job
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,10 +25,12 @@ from pymatgen.io.ase import AseAtomsAdaptor
 
 from vasp_inputs.gpaw.bandgap import BandEdges, band_edges, occupied_bands
 from vasp_inputs.gpaw.calculator import gpaw_calculator, gpaw_parameters, kpoint_mesh, physics_for
+from vasp_inputs.gpaw.pulay import PulayCorrectedCellFilter, measure_dedecut, pulay_energy
 from vasp_inputs.gpaw.settings import BandGapMethod, GpawSettings
 
 GpawStep = Literal["relax", "band gap"]
-RELAX_LOG, SCF_LOG, BANDS_LOG, BANDSTRUCTURE_FILE = "relax.txt", "scf.txt", "bands.txt", "bandstructure.json"
+RELAX_LOG, PULAY_LOG, SCF_LOG, BANDS_LOG = "relax.txt", "pulay.txt", "scf.txt", "bands.txt"
+BANDSTRUCTURE_FILE = "bandstructure.json"
 
 
 class GpawFailure(BaseModel):
@@ -143,7 +146,8 @@ class GpawRelaxMaker(AseRelaxMaker):
 
     Set everything through ``settings``: the inherited ``steps``, ``relax_cell``, ``relax_kwargs``,
     ``optimizer_kwargs`` and ``calculator_kwargs`` are derived from it (the last one per structure, when the
-    job runs), so the maker has one source of truth.
+    job runs), so the maker has one source of truth. With the cell relaxed, the stress is corrected for the
+    finite cutoff's Pulay stress (dE/decut measured first, see ``pulay.py``; the value is in the task's tags).
     """
 
     name: str = "GPAW relaxation"
@@ -155,6 +159,7 @@ class GpawRelaxMaker(AseRelaxMaker):
         self.relax_kwargs = {"fmax": self.settings.fmax, "final_atoms_object_file": None}
         self.optimizer_kwargs = {"optimizer": self.settings.optimizer}
         super().__post_init__()
+        self._pulay_energy = 0.0
 
     def _get_calculator(self):
         if not self.calculator_kwargs:
@@ -166,18 +171,32 @@ class GpawRelaxMaker(AseRelaxMaker):
         self, structure: Structure, prev_dir: str | Path | None = None
     ) -> AseStructureTaskDoc | GpawFailure:
         """Relax ``structure``; a GPAW error or an unconverged relaxation stops the jobs after this one."""
+        log = PULAY_LOG
         try:
+            self._pulay_energy = 0.0
+            if self.settings.pulay_correction and self.relax_cell and self.steps > 1:
+                dedecut = measure_dedecut(structure, self.settings, Path.cwd() / log)
+                self._pulay_energy = pulay_energy(dedecut, self.settings.ecut)
+                self.tags = [f"dE/decut {dedecut:.6f}", f"Pulay stress {self._pulay_energy:.5f} eV / V"]
+            log = RELAX_LOG
             self.calculator_kwargs = gpaw_parameters(structure, self.settings,
                                                      reciprocal_density=self.settings.reciprocal_density,
-                                                     txt=Path.cwd() / RELAX_LOG)
+                                                     txt=Path.cwd() / log)
             self._calculator = None
             doc = AseRelaxMaker.make.original(self, structure, prev_dir)
         except Exception as error:  # noqa: BLE001 -- GPAW can fail anywhere on a bad geometry
-            return Response(output=GpawFailure.from_exception("relax", error, self.settings, RELAX_LOG),
+            return Response(output=GpawFailure.from_exception("relax", error, self.settings, log),
                             stop_children=True)
         if doc.state != TaskState.SUCCESS and not self.settings.accept_unconverged_relaxation:
             return Response(output=doc, stop_children=True)
         return doc
+
+    def run_ase(self, mol_or_struct: Structure, prev_dir: str | Path | None = None) -> AseResult:
+        """atomate2's relaxation, with the Pulay-corrected cell filter in place of the plain Frechet one."""
+        relaxer = AseRelaxer(self.calculator, relax_cell=self.relax_cell, relax_shape=self.relax_shape,
+                             fix_symmetry=self.fix_symmetry, symprec=self.symprec, **self.optimizer_kwargs)
+        return relaxer.relax(mol_or_struct, steps=self.steps, cell_filter=PulayCorrectedCellFilter,
+                             filter_kwargs={"pulay_energy": self._pulay_energy}, **self.relax_kwargs)
 
 
 @dataclass
@@ -192,4 +211,4 @@ class GpawBandGapMaker(Maker):
         try:
             return band_gap_of(structure, self.settings, Path.cwd())
         except Exception as error:  # noqa: BLE001 -- the failure is this job's output
-            return GpawFailure.from_exception("band gap", error, self.settings, SCF_LOG)
+            return GpawFailure.from_exception("band gap", error, self.settings, f"{SCF_LOG}, {BANDS_LOG}")

@@ -55,7 +55,7 @@ def collect_result(
         relaxed_part = {"structure": _plain(relax.structure),
                         "energy_per_atom": relax.output.energy_per_atom}
         if relax.state != TaskState.SUCCESS:
-            notes.append(f"relaxation not converged: forces above fmax after {relax.output.n_steps} steps")
+            notes.append(f"relaxation not converged: forces above fmax at the step limit ({relax.input.steps})")
     if isinstance(gap, GpawBandGapDoc):
         return DftResult(**base, status="completed", structure=_plain(gap.structure),
                          energy_per_atom=gap.energy_per_atom, band_gap=gap.edges.band_gap,
