@@ -21,6 +21,7 @@ from smoacs_core.relax.relax import RelaxConfig
 from smoacs_core.settings import SmoacsSettings
 from smoacs_core.uniqueness import NoveltyConfig
 from smoacs_core.yaml_files import read_yaml_mapping
+from vasp_inputs.config import DftConfig
 
 Stage = Literal["sample", "optimize", "prerelax", "deduplicate", "hull", "dft_submit", "dft_harvest", "report"]
 STAGE_ORDER: tuple[str, ...] = (
@@ -90,6 +91,9 @@ class DiscoveryConfig(BaseModel):
         default_factory=NoveltyConfig, description="Known crystals for stage 'deduplicate' (novelty)."
     )
     hull: HullConfig = Field(default_factory=HullConfig, description="Convex-hull reference and footing (stage 'hull').")
+    dft: DftConfig = Field(
+        default_factory=DftConfig, description="DFT of the best candidates (stages 'dft_submit', 'dft_harvest')."
+    )
     batch_size: int = Field(default=64, ge=1, description="Crystals per optimization task (cache/resume unit).")
     task_runner: Literal["threads", "dask"] = Field(
         default="threads", description="'threads' runs batches in this process; 'dask' fans out on a Dask cluster."

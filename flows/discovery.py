@@ -10,21 +10,22 @@ import platform
 from importlib.metadata import version
 
 from prefect import flow, get_run_logger
-from pydantic import BaseModel
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import BaseModel
 
 from flows.config import DEFAULT_CONFIG, DiscoveryConfig
+from flows.harvest import place_dft_energies_on_hull
 from smoacs_core import __version__
 from smoacs_core.store import default_store_url
-from tasks.common import cache_policy, model_fingerprint, open_store
+from tasks.common import cache_policy, judged_stage, model_fingerprint, open_store
+from tasks.dft import harvest_dft, submit_dft
 from tasks.hull import place_candidates_on_hull
-from tasks.uniqueness import deduplicate_candidates
 from tasks.optimize import BatchResult, optimize_batch
 from tasks.prerelax import PrerelaxBatchResult, prerelax_batch
 from tasks.report import write_report
 from tasks.sample import InitialStructureSet, sample_initial_structures
-from tasks.unavailable import PLANNED, stage_not_available
+from tasks.uniqueness import deduplicate_candidates
 
 
 class BatchFailuresError(RuntimeError):
@@ -132,11 +133,6 @@ def discovery(config: DiscoveryConfig | None = None) -> dict:
         raise
 
 
-def _measured_stage(config: DiscoveryConfig) -> str:
-    """The structures that later stages judge: relaxed ones when the run relaxes them."""
-    return "prerelaxed" if "prerelax" in config.stages else "optimized"
-
-
 def _run_stages(config: DiscoveryConfig, run_id: str, store_url: str) -> dict:
     batch_states: dict[str, str] = {}
     initial = optimized = hull_report = None
@@ -154,12 +150,15 @@ def _run_stages(config: DiscoveryConfig, run_id: str, store_url: str) -> dict:
             prerelax_stage.with_options(task_runner=_task_runner(config))(config, run_id, store_url, optimized)
         elif stage == "deduplicate":
             deduplicate = deduplicate_candidates.with_options(cache_policy=cache_policy(config.results_dir))
-            deduplicate(run_id, str(config.run_dir), store_url, config.novelty, _measured_stage(config))
+            deduplicate(run_id, str(config.run_dir), store_url, config.novelty, judged_stage(config.stages))
         elif stage == "hull":
             hull = place_candidates_on_hull.with_options(cache_policy=cache_policy(config.results_dir))
-            hull_report = hull(run_id, str(config.run_dir), store_url, config.hull, _measured_stage(config))
-        elif stage in PLANNED:
-            stage_not_available(stage, run_id, store_url)
+            hull_report = hull(run_id, str(config.run_dir), store_url, config.hull, judged_stage(config.stages))
+        elif stage == "dft_submit":
+            submit_dft(run_id, str(config.run_dir), store_url, config.dft, judged_stage(config.stages))
+        elif stage == "dft_harvest":
+            harvest_dft(store_url, run_id)
+            place_dft_energies_on_hull(config, run_id, store_url)
         elif stage == "report":
             report = write_report(
                 run_id, str(config.run_dir), store_url, batch_states,

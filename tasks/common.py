@@ -51,6 +51,11 @@ def cache_policy(results_dir: Path) -> CachePolicy:
     return (INPUTS + TASK_SOURCE).configure(key_storage=str(Path(results_dir).resolve() / CACHE_DIR_NAME))
 
 
+def judged_stage(stages) -> str:
+    """The structures later stages judge (de-duplication, hull, DFT): relaxed ones when the run relaxes."""
+    return "prerelaxed" if "prerelax" in stages else "optimized"
+
+
 def open_store(store_url: str) -> ResultsStore:
     """The results store, its password from SMOACS_STORE_PASSWORD or the Prefect Secret block, if any."""
     password = None

@@ -14,13 +14,15 @@ from prefect import get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 
+from smoacs_core.dft_selection import range_target  # noqa: E402
 from smoacs_core.evaluation import summarize  # noqa: E402
 from smoacs_core.reference import known_formulas  # noqa: E402
-from tasks.common import FileRef, open_store  # noqa: E402
+from tasks.common import FileRef, judged_stage, open_store  # noqa: E402
 from tasks.optimize import STAGE  # noqa: E402
 from tasks.prerelax import STAGE as RELAXED  # noqa: E402
 
 TOP_CANDIDATES = 20
+DFT_COLUMNS = ("dft.band_gap", "dft.band_gap_ok")
 
 
 class RunReport(BaseModel):
@@ -53,6 +55,50 @@ def _uniqueness(candidates: pd.DataFrame) -> dict | None:
                    "novel_composition": int(judged[f"{stage}.novel_composition"].astype(bool).sum()),
                    "successes_unique_novel": int((success & unique & novel).sum())}
     return counts
+
+
+def _dft(store, run_id: str, candidates: pd.DataFrame, judged_stage: str) -> dict | None:
+    """DFT counts per status, the confirmed rate, and ML-vs-DFT band gaps, or None if no DFT was handed out."""
+    rows = store.dft_calculations(run_id)
+    if rows.empty:
+        return None
+    completed = rows[rows["status"] == "completed"]
+    labels = sorted({f"{r.code}-{r.functional}" for r in completed.itertuples(index=False)})
+    summary: dict = {"codes": sorted(set(rows["code"])), "labels": labels,
+                     "statuses": rows["status"].value_counts().to_dict(), "completed": len(completed)}
+    table = candidates.set_index("id").loc[list(completed["candidate_id"])]
+    if "dft.band_gap_ok" in table.columns and len(table):
+        confirmed = table["dft.band_gap_ok"].fillna(False).astype(bool)
+        summary |= {"confirmed": int(confirmed.sum()), "confirmed_rate": float(confirmed.mean())}
+    if {"dft.band_gap", f"{judged_stage}.band_gap"} <= set(table.columns) and len(table):
+        drift = (table["dft.band_gap"] - table[f"{judged_stage}.band_gap"]).dropna()
+        summary |= {"ml_stage": judged_stage, "mean_abs_gap_drift": float(drift.abs().mean()),
+                    "mean_gap_drift": float(drift.mean()),
+                    "gaps": {i: {"ml": float(table.loc[i, f"{judged_stage}.band_gap"]),
+                                 "dft": float(table.loc[i, "dft.band_gap"])} for i in drift.index}}
+    return summary
+
+
+def _parity_plot(dft: dict, target: dict | None, path: Path) -> None:
+    """DFT band gap against the ML prediction it checks, the target range shaded."""
+    gaps = dft["gaps"]
+    ml = [g["ml"] for g in gaps.values()]
+    computed = [g["dft"] for g in gaps.values()]
+    top = max([*ml, *computed, 1.0]) * 1.1
+    figure, axis = plt.subplots(figsize=(5, 5))
+    if target is not None:
+        axis.axhspan(target["low"], target["high"], color="tab:green", alpha=0.15, label="target range")
+    axis.plot([0, top], [0, top], color="grey", linewidth=1)
+    axis.scatter(ml, computed, color="tab:blue", zorder=3)
+    for candidate, x, y in zip(gaps, ml, computed, strict=True):
+        axis.annotate(candidate.rsplit("-", 1)[-1], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    axis.set(xlim=(0, top), ylim=(0, top), xlabel=f"ML band gap, {dft['ml_stage']} structure (eV)",
+             ylabel=f"DFT band gap, {', '.join(dft['labels'])} (eV)",
+             title=f"ML vs DFT: mean |difference| {dft['mean_abs_gap_drift']:.2f} eV")
+    axis.legend(loc="upper left")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def _plot(table: pd.DataFrame, path: Path) -> None:
@@ -89,6 +135,20 @@ def _markdown(run_id: str, summary: dict, statuses: dict, batches: dict[str, str
                   f"{counts['novel_composition']} a composition not in the reference; "
                   f"{counts['successes_unique_novel']} are successes that are unique and novel."
                   if "novel_structure" in counts else ".")]
+    if "dft" in summary:
+        dft = summary["dft"]
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(dft["statuses"].items()))
+        lines += ["", f"DFT ({', '.join(dft['labels']) or ', '.join(dft['codes'])}): {counts}."]
+        if "confirmed" in dft:
+            lines.append(f"DFT-confirmed: **{dft['confirmed']} of {dft['completed']}** completed candidates "
+                         f"have a DFT band gap in the target range (rate {dft['confirmed_rate']:.3f}).")
+        if "mean_abs_gap_drift" in dft:
+            lines.append(f"ML ({dft['ml_stage']} structure) vs DFT band gap: mean |difference| "
+                         f"{dft['mean_abs_gap_drift']:.2f} eV, DFT higher by {dft['mean_gap_drift']:+.2f} eV on "
+                         "average (dft_parity.png).")
+        if any(label.startswith("GPAW") for label in dft["labels"]):
+            lines.append("GPAW-PBE results come from GPAW (plane waves, PAW setups of GPAW), not VASP; their "
+                         "total energies are not on the Materials Project footing and are not placed on the hull.")
     lines += ["", "| stage | status | note |", "|---|---|---|"]
     lines += [f"| {stage} | {status} | {message} |" for stage, (status, message) in statuses.items()]
     if batches:
@@ -121,9 +181,17 @@ def write_report(
     summary["batches"] = batch_states
     directory = Path(run_dir) / "report"
     directory.mkdir(parents=True, exist_ok=True)
+    config = store.run(run_id).config
+    dft = _dft(store, run_id, candidates, judged_stage(config.get("stages", [])))
+    if dft is not None:
+        summary["dft"] = dft
+        if dft.get("gaps"):
+            targets = config.get("optimization", {}).get("targets", [])
+            _parity_plot(dft, range_target(targets, "band_gap"), directory / "dft_parity.png")
     table.to_csv(directory / "candidates.csv", index=False)
     _plot(table, directory / "candidates.png")
-    hull_columns = [c for c in candidates.columns if c.endswith((".e_above_hull", ".unique", ".novel_structure"))]
+    hull_columns = [c for c in candidates.columns
+                    if c.endswith((".e_above_hull", ".unique", ".novel_structure")) or c in DFT_COLUMNS]
     ranking = table.join(candidates.set_index("id")[hull_columns], on="id")
     ranking = ranking.assign(_order=~ranking["success"]).sort_values(["_order", "formation_energy"])
     columns = [c for c in ("id", "formula", "band_gap", "formation_energy", "tolerance_factor", "success")

@@ -10,6 +10,8 @@ import pytest
 import torch
 from pymatgen.core import Lattice, Structure
 
+pytest_plugins = ["vasp_replay"]  # VASP replayed from real reference calculations (atomate2's test helpers)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 os.environ.setdefault("SMOACS_MODEL_DIR", str(SHARED / "models" / "matgl"))

@@ -51,7 +51,7 @@ def test_stage_statuses_and_finish(store):
     store.start_run("run1", "demo", {}, {})
     store.set_stage("run1", "optimize", "running")
     store.set_stage("run1", "optimize", "completed", "2 batches")
-    store.set_stage("run1", "prerelax", "not_available", "lands with issue 5")
+    store.set_stage("run1", "prerelax", "failed", "M3GNet checkpoint missing")
     store.finish_run("run1", "completed", {"success_rate": 0.5})
     assert store.stage_statuses("run1")["optimize"] == ("completed", "2 batches")
     assert store.run("run1").summary == {"success_rate": 0.5}
@@ -92,3 +92,29 @@ def test_unreachable_database_fails_clearly(monkeypatch):
     with pytest.raises(StoreError, match="cannot reach") as error:
         ResultsStore("postgresql://smoacs@127.0.0.1:1/db")
     assert "s3cret" not in str(error.value)
+
+
+def test_later_stages_add_criteria_structures_and_dft_rows_without_touching_candidates(store, srtio3):
+    store.start_run("run1", "demo", {}, {})
+    store.save_candidates("run1", [_candidate(0)])
+    store.save_criteria("run1", "optimized", {"run1-b0-0": {"unique": True, "novel_structure": False}})
+    relaxed = srtio3.copy()
+    relaxed.scale_lattice(relaxed.volume * 1.02)
+    store.save_structures("run1", "dft", {"run1-b0-0": (relaxed, None)})
+    row = {"candidate_id": "run1-b0-0", "code": "VASP", "backend": "write", "directory": "/calc/0",
+           "reference": "", "status": "written"}
+    store.save_dft_calculations("run1", [row])
+    store.update_dft_calculations("run1", [{"candidate_id": "run1-b0-0", "code": "VASP", "status": "completed",
+                                            "functional": "PBE"}])  # a harvest
+    table = store.candidates("run1")
+    assert table.loc[0, "stage"] == "optimized" and table.loc[0, "success"]  # the candidate row is unchanged
+    assert table.loc[0, "optimized.unique"] and not table.loc[0, "optimized.novel_structure"]
+    assert store.structure("run1-b0-0", "dft").volume == pytest.approx(relaxed.volume)
+    calculations = store.dft_calculations("run1")
+    assert len(calculations) == 1 and calculations.loc[0, "status"] == "completed"
+    assert calculations.loc[0, "functional"] == "PBE" and calculations.loc[0, "directory"] == "/calc/0"
+    assert store.dft_calculations(statuses=["written", "submitted"]).empty
+    with pytest.raises(KeyError, match="not candidates of run 'run1': ghost"):
+        store.save_criteria("run1", "optimized", {"ghost": {"unique": True}})
+    with pytest.raises(KeyError, match="no GPAW calculation of candidate 'run1-b0-0'"):
+        store.update_dft_calculations("run1", [{"candidate_id": "run1-b0-0", "code": "GPAW", "status": "lost"}])

@@ -21,10 +21,10 @@ from pathlib import Path
 import atomate2.vasp.jobs.base
 import atomate2.vasp.run
 import pytest
-from atomate2.utils.testing.vasp import monkeypatch_vasp
 from monty.serialization import loadfn
 from pymatgen.core import Structure
 from pymatgen.io.vasp import Outcar, Poscar, Vasprun
+from vasp_replay import RELAX_KEYS
 
 from vasp_inputs.vasp import VaspSettings, harvest_vasp, submit_vasp
 from vasp_inputs.vasp.backends import load_launchpad
@@ -32,52 +32,6 @@ from vasp_inputs.vasp.makers import BAND_GAP, RELAX_1, RELAX_2, STATIC
 from vasp_inputs.vasp.run_flow import main as run_flow_main
 
 REAL_RUN_VASP = atomate2.vasp.run.run_vasp  # before any test replaces it
-
-RELAX_KEYS = ["ENCUT", "ISIF", "IBRION", "NSW", "EDIFF", "ISMEAR", "SIGMA", "PREC", "ALGO", "LREAL", "LASPH"]
-STATIC_KEYS = ["ENCUT", "NSW", "ISMEAR", "SIGMA", "EDIFF", "LCHARG", "LREAL", "PREC", "ALGO"]
-NON_SCF_KEYS = ["ICHARG", "ISMEAR", "ISYM", "NSW", "LCHARG", "LWAVE", "LORBIT"]
-
-
-@pytest.fixture(scope="module")
-def vasp_ref_dir(data_dir) -> Path:
-    path = data_dir / "vasp_reference_outputs"
-    if not path.is_dir():
-        pytest.fail(f"{path} is missing: set SMOACS_DATA_DIR to the shared data directory")
-    return path
-
-
-@pytest.fixture(scope="module")
-def si(vasp_ref_dir) -> Structure:
-    return Structure.from_file(vasp_ref_dir / "Si_mp_gga_relax" / "GGA_Relax_1" / "inputs" / "POSCAR.gz")
-
-
-@pytest.fixture
-def fake_vasp(monkeypatch, vasp_ref_dir, tmp_path):
-    """atomate2's VASP replay; every test runs in its own folder."""
-    monkeypatch.chdir(tmp_path)
-    yield from monkeypatch_vasp(monkeypatch, vasp_ref_dir)
-
-
-@pytest.fixture
-def si_chain(fake_vasp, vasp_ref_dir, tmp_path):
-    """Replay the default chain for Si: MP GGA relax 1/2 and static, then the uniform non-SCF run.
-
-    The shipped static lacks its CHGCAR (a multi-MB file, see ABSENT.txt), which the non-SCF step copies. Its
-    reference folder is therefore the real static outputs plus the CHGCAR that VASP wrote in the second
-    relaxation (an empty file: MP relaxations do not write the charge density). The non-SCF reference comes
-    from a different atomate2 test case whose Si cell uses another origin, so its POSCAR is not compared.
-    """
-    static = tmp_path / "references" / "GGA_Static"
-    shutil.copytree(vasp_ref_dir / "Si_mp_gga_relax" / "GGA_Static", static)
-    shutil.copy(vasp_ref_dir / "Si_mp_gga_relax" / "GGA_Relax_2" / "outputs" / "CHGCAR", static / "outputs")
-    fake_vasp(
-        {RELAX_1: "Si_mp_gga_relax/GGA_Relax_1", RELAX_2: "Si_mp_gga_relax/GGA_Relax_2", STATIC: static,
-         BAND_GAP: "Si_band_structure/non-scf_uniform"},
-        {RELAX_1: {"incar_settings": RELAX_KEYS}, RELAX_2: {"incar_settings": RELAX_KEYS},
-         STATIC: {"incar_settings": STATIC_KEYS},
-         BAND_GAP: {"incar_settings": NON_SCF_KEYS, "check_inputs": ["incar", "kpoints", "potcar"]}},
-    )
-
 
 def _outputs(vasp_ref_dir: Path, case: str) -> tuple[Vasprun, float]:
     """A reference calculation read directly with pymatgen: its vasprun and OUTCAR wall time."""
@@ -126,8 +80,8 @@ def test_local_double_relax_pbe_u_with_mp2020_corrections(fake_vasp, tmp_path, v
 
     The expected corrected energy comes from MP's task document of the same relaxation
     (MP-example-V-O-phase-diagram.json.gz), corrected by pymatgen independently of our harvest."""
-    from pymatgen.entries.computed_entries import ComputedEntry
     from pymatgen.entries.compatibility import MaterialsProject2020Compatibility
+    from pymatgen.entries.computed_entries import ComputedEntry
 
     tutorial = vasp_ref_dir / "mp_phase_diagram_tutorial"
     keys = RELAX_KEYS + ["LDAU", "LDAUU", "LDAUL", "LDAUJ", "ISPIN"]

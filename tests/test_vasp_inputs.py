@@ -29,28 +29,6 @@ def _jobs(flow):
     return [job for job, _parents in flow.iterflow()]
 
 
-@pytest.fixture(scope="module")
-def vasp_ref_dir(data_dir) -> Path:
-    path = data_dir / "vasp_reference_outputs"
-    if not path.is_dir():
-        pytest.fail(f"{path} is missing: set SMOACS_DATA_DIR to the shared data directory")
-    return path
-
-
-@pytest.fixture(scope="module")
-def si(vasp_ref_dir) -> Structure:
-    return Structure.from_file(vasp_ref_dir / "Si_mp_gga_relax" / "GGA_Relax_1" / "inputs" / "POSCAR.gz")
-
-
-@pytest.fixture
-def no_potcar_library(monkeypatch):
-    """The machine has no POTCARs: inputs must come with POTCAR.spec."""
-    from pymatgen.core import SETTINGS
-
-    monkeypatch.delenv("PMG_VASP_PSP_DIR", raising=False)
-    monkeypatch.delitem(SETTINGS, "PMG_VASP_PSP_DIR", raising=False)
-
-
 def test_settings_are_validated_up_front(monkeypatch):
     with pytest.raises(ValidationError, match="extra"):
         VaspSettings(encut=520)

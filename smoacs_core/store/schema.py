@@ -34,7 +34,7 @@ class Run(Base):
 
 
 class StageStatus(Base):
-    """Where each stage of a run stands (pending, running, completed, failed, not_available)."""
+    """Where each stage of a run stands (pending, running, completed, failed)."""
 
     __tablename__ = "stage_statuses"
 
@@ -106,3 +106,24 @@ class FileRecord(Base):
     kind: Mapped[str] = mapped_column(String(40))
     sha256: Mapped[str] = mapped_column(String(64))
     candidate_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
+
+
+class DftCalculation(Base):
+    """A candidate's DFT work: where it went, with which code, and where it stands.
+
+    Written at submission, updated by every harvest; the harvest deployment finds open work by ``status``
+    across runs, so a lost or failed calculation is a row saying so, never a missing row.
+    """
+
+    __tablename__ = "dft_calculations"
+
+    candidate_id: Mapped[str] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    backend: Mapped[str] = mapped_column(String(20))
+    directory: Mapped[str] = mapped_column(Text)
+    reference: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    functional: Mapped[str] = mapped_column(String(40), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

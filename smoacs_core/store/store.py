@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 from pymatgen.core import Structure
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import create_engine, event, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Engine, make_url
@@ -27,6 +27,7 @@ from smoacs_core.store.schema import (
     Base,
     Candidate,
     CriterionRecord,
+    DftCalculation,
     FileRecord,
     PropertyRecord,
     Run,
@@ -212,6 +213,54 @@ class ResultsStore:
                 [{"candidate_id": candidate_id, "stage": stage, "name": name, "passed": bool(passed)}
                  for candidate_id, named in criteria.items() for name, passed in named.items()],
             )
+
+    def save_structures(
+        self, run_id: str, stage: str, structures: Mapping[str, tuple[Structure, str | None]]
+    ) -> None:
+        """Add or update structures (candidate id -> (structure, file path or None)) of existing candidates at
+        ``stage``, leaving the candidate rows as they are (a DFT-relaxed structure)."""
+        with Session(self.engine) as session, session.begin():
+            _check_candidates(session, run_id, structures)
+            self._upsert(
+                session,
+                StructureRecord,
+                [{"candidate_id": i, "stage": stage, "formula": s.composition.reduced_formula,
+                  "structure": s.as_dict(), "cif_path": path} for i, (s, path) in structures.items()],
+            )
+
+    def save_dft_calculations(self, run_id: str, rows: Sequence[Mapping[str, str]]) -> None:
+        """Add or update DFT calculation rows (keys as the ``dft_calculations`` columns; candidate_id and code
+        required), in one transaction."""
+        with Session(self.engine) as session, session.begin():
+            _check_candidates(session, run_id, {row["candidate_id"] for row in rows})
+            self._upsert(session, DftCalculation, [{"run_id": run_id, **row} for row in rows])
+
+    def update_dft_calculations(self, run_id: str, updates: Sequence[Mapping[str, str]]) -> None:
+        """Change fields (status, functional, message) of existing DFT calculation rows, keyed by candidate_id
+        and code; KeyError names a row that was never submitted."""
+        with Session(self.engine) as session, session.begin():
+            for row in updates:
+                key = (row["candidate_id"], row["code"])
+                changed = session.execute(
+                    update(DftCalculation)
+                    .where(DftCalculation.run_id == run_id, DftCalculation.candidate_id == key[0],
+                           DftCalculation.code == key[1])
+                    .values({k: v for k, v in row.items() if k not in ("candidate_id", "code")})
+                ).rowcount
+                if not changed:
+                    raise KeyError(f"no {key[1]} calculation of candidate '{key[0]}' in run '{run_id}'")
+
+    def dft_calculations(self, run_id: str | None = None, statuses: Sequence[str] | None = None) -> pd.DataFrame:
+        """DFT calculation rows, optionally of one run and with the given statuses."""
+        query = select(DftCalculation).order_by(DftCalculation.run_id, DftCalculation.candidate_id)
+        if run_id is not None:
+            query = query.where(DftCalculation.run_id == run_id)
+        if statuses is not None:
+            query = query.where(DftCalculation.status.in_(list(statuses)))
+        columns = [c.name for c in DftCalculation.__table__.columns]
+        with Session(self.engine) as session:
+            rows = session.scalars(query).all()
+            return pd.DataFrame([{c: getattr(r, c) for c in columns} for r in rows], columns=columns)
 
     def save_files(self, run_id: str, files: Sequence[tuple[str, str, str, str | None]]) -> None:
         """(path, kind, sha256, candidate id or None) for each file a run wrote."""

@@ -1,0 +1,40 @@
+"""The DFT stage's configuration: which code, which candidates, and that code's settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vasp_inputs.gpaw.settings import GpawSettings
+from vasp_inputs.vasp.settings import VaspSettings
+
+CODE_NAMES = {"vasp": "VASP", "gpaw": "GPAW"}
+
+
+class DftConfig(BaseModel):
+    """Stages 'dft_submit' / 'dft_harvest'."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: Literal["vasp", "gpaw"] = Field(
+        default="vasp",
+        description="'vasp': atomate2 MP GGA double relaxation + static + uniform non-SCF (see 'vasp' for the "
+        "backend: local, fireworks or write); 'gpaw': GPAW plane-wave PBE(+U) on this machine, reported as GPAW.",
+    )
+    candidates: int = Field(default=8, ge=1, description="How many of the best-ranked candidates get DFT.")
+    only_successes: bool = Field(
+        default=False,
+        description="Only candidates that met every criterion at the judged stage (after pre-relaxation, "
+        "when the run relaxes); otherwise the ranking puts successes first and fills up with the closest.",
+    )
+    max_sites: int | None = Field(
+        default=20, ge=1, description="Candidates with more sites are skipped (DFT cost grows ~ N^3)."
+    )
+    vasp: VaspSettings = Field(default_factory=VaspSettings, description="code 'vasp'.")
+    gpaw: GpawSettings = Field(default_factory=GpawSettings, description="code 'gpaw'.")
+
+    @property
+    def code_name(self) -> str:
+        """As DftResult.code and the store spell it."""
+        return CODE_NAMES[self.code]
