@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from enum import Enum
 from pathlib import Path
@@ -380,6 +381,38 @@ def results_show(
         out.print(f"  success rate {run_record.summary.get('success_rate', float('nan')):.3f}")
     candidates = opened.candidates(run_id)
     out.print(candidates.sort_values("success", ascending=False).head(10).to_string(index=False))
+    calculations = opened.dft_calculations(run_id)
+    if not calculations.empty:
+        out.print("DFT calculations:")
+        columns = ["candidate_id", "code", "functional", "backend", "status", "directory", "message"]
+        out.print(calculations[columns].to_string(index=False))
+
+
+@app.command()
+def harvest(
+    run_id: Annotated[str | None, typer.Option("--run", help="Only this run; default: every run.")] = None,
+    store: StoreOption = None,
+    results_dir: ResultsDirOption = Path("results"),
+) -> None:
+    """Collect finished DFT calculations now (what the scheduled dft-harvest deployment does every 15 min).
+
+    Records energies and band gaps, places VASP energies on the hull and rewrites the runs' reports.
+    """
+    from smoacs_core.store import default_store_url
+
+    _open_store(store, results_dir)  # fails here, clearly, if the store is missing or unreachable
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.harvest import dft_harvest
+
+    # the URL without password: flow parameters are visible in the Prefect UI; the password comes from the env
+    harvested = dft_harvest(store or default_store_url(results_dir), run_id)
+    if not harvested:
+        console.print("no open DFT calculations")
+    for harvested_run, statuses in harvested.items():
+        counts: dict[str, int] = {}
+        for status in statuses.values():
+            counts[status] = counts.get(status, 0) + 1
+        console.print(f"{harvested_run}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
 
 
 @results_app.command("export")

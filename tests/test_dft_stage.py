@@ -9,8 +9,10 @@ MP2020 corrections and the convex hull against the local reference.
 from __future__ import annotations
 
 import pytest
+from typer.testing import CliRunner
 
 from flows.config import DiscoveryConfig
+from smoacs_core.cli import app
 from smoacs_core.store import CandidateData, PropertyValue, ResultsStore, default_store_url
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -84,3 +86,9 @@ def test_write_backend_leaves_work_open_for_the_cluster(tmp_path, si, no_potcar_
     assert {"INCAR", "KPOINTS", "POSCAR", "POTCAR.spec", "job.pbs"} <= {p.name for p in folder.iterdir()}
     assert dft_harvest(store_url) == {config.run_id: {"si-0": "written"}}  # the cluster has not run it yet
     assert ResultsStore(store_url).stage_statuses(config.run_id)["dft_submit"][1].endswith("1 written")
+    harvested = CliRunner().invoke(app, ["harvest", "--results-dir", str(tmp_path)])
+    assert harvested.exit_code == 0 and f"{config.run_id}: 1 written" in harvested.output
+    shown = CliRunner().invoke(app, ["results", "show", config.run_id, "--results-dir", str(tmp_path)])
+    assert "DFT calculations:" in shown.output and "VASP" in shown.output and "written" in shown.output
+    missing = CliRunner().invoke(app, ["harvest", "--results-dir", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "no results store" in missing.output
