@@ -34,10 +34,40 @@ def check_ready(config: DiscoveryConfig) -> None:
         raise FileNotFoundError(f"initial.path: {config.initial.path} does not exist")
     if config.novelty_reference is not None and not config.novelty_reference.exists():
         raise FileNotFoundError(f"novelty_reference: {config.novelty_reference} does not exist")
+    _check_data(config, settings)
+    _check_dft(config)
     from flows.discovery import store_url_of
     from tasks.common import open_store
 
     open_store(store_url_of(config))
+
+
+def _check_data(config: DiscoveryConfig, settings: SmoacsSettings) -> None:
+    """Reference data of stages 'deduplicate' and 'hull' (local reference) must be there before any work."""
+    if "deduplicate" in config.stages and config.novelty.reference is not None:
+        try:
+            config.novelty.reference.files(settings)
+        except (FileNotFoundError, ValueError) as error:
+            raise FileNotFoundError(f"novelty.reference: {error}") from None
+    if "hull" in config.stages and config.hull.reference == "local" and settings.data_dir is None:
+        raise FileNotFoundError(
+            "hull.reference: 'local' reads MP-20 and the MP elemental references from SMOACS_DATA_DIR, which is "
+            "not set (or choose reference 'entries_file' / 'mp_api')"
+        )
+
+
+def _check_dft(config: DiscoveryConfig) -> None:
+    """What DFT submission needs on this machine: GPAW installed, or the FireWorks LaunchPad file."""
+    if "dft_submit" not in config.stages:
+        return
+    if config.dft.code == "gpaw":
+        import importlib.util
+
+        if importlib.util.find_spec("gpaw") is None:
+            raise ModuleNotFoundError("dft.code: 'gpaw' but GPAW is not installed (scripts/setup builds it)")
+    launchpad = config.dft.vasp.launchpad_file
+    if config.dft.code == "vasp" and config.dft.vasp.backend == "fireworks" and launchpad and not launchpad.exists():
+        raise FileNotFoundError(f"dft.vasp.launchpad_file: {launchpad} does not exist")
 
 
 def run_discovery(config: DiscoveryConfig) -> dict:

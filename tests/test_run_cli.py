@@ -67,6 +67,15 @@ def test_bad_configuration_fails_before_any_work(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_missing_reference_data_fails_before_any_work(tmp_path):
+    """The shipped run de-duplicates against MP-20 and places candidates on its hull: without the data
+    directory it stops at once, naming what is missing, instead of after the optimization."""
+    env = {k: v for k, v in _environment(tmp_path).items() if k != "SMOACS_DATA_DIR"}
+    completed = subprocess.run([SMOACS, "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 2 and "novelty.reference" in completed.stderr
+    assert "SMOACS_DATA_DIR" in completed.stderr and not (tmp_path / "results").exists()
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_without_redoing_or_duplicating(tmp_path):
     (tmp_path / "run.yaml").write_text(
