@@ -219,6 +219,17 @@ def test_folder_with_another_calculation_is_not_overwritten(si_run):
     assert json.loads((root / "Si" / "result.json").read_text())["band_gap"] == first.band_gap
 
 
+def test_dense_mesh_gap_at_a_fixed_geometry(tmp_path):
+    """No relaxation (max_steps 0: the flow is the band-gap job alone); gap from an 18x18x18 uniform mesh."""
+    settings = GpawSettings(ecut=300, max_steps=0, spin="off", band_gap_method="mesh")
+    (result,) = run_gpaw({"Si": diamond_si(5.43)}, tmp_path, settings)
+    assert result.status == "completed", result.message
+    assert abs(result.band_gap - 0.57) < 0.1 and result.is_gap_direct is False
+    assert result.structure.lattice.a == pytest.approx(5.43 / 2**0.5)  # not relaxed
+    assert not (tmp_path / "Si" / "relax.txt").exists()
+    assert "size=[18, 18, 18]" in (tmp_path / "Si" / "bands.txt").read_text()
+
+
 def test_scf_failure_marks_the_candidate_and_the_others_still_run(tmp_path):
     # Spin-polarized bcc Cr needs 23 SCF iterations here, Si 9: a limit of 15 fails Cr only. (The Pulay
     # step's Gamma-point runs are switched off so that the relaxation's own SCF is the one failing.)

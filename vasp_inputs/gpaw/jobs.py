@@ -108,7 +108,9 @@ def band_gap_of(structure: Structure, settings: GpawSettings, directory: Path) -
             kpts = {"size": list(kpoint_mesh(structure, settings.mesh_reciprocal_density)), "gamma": True}
             symmetry = {}
         bands = calc.fixed_density(kpts=kpts, symmetry=symmetry, nbands=nbands,
-                                   convergence={"bands": max(occupied) + 2}, txt=str(directory / BANDS_LOG))
+                                   convergence={"bands": max(occupied) + 2,
+                                                "eigenstates": settings.bands_tolerance},
+                                   txt=str(directory / BANDS_LOG))
         band_eigenvalues = _eigenvalues(bands)
         band_kpoints_frac = bands.get_ibz_k_points()
         band_kpoints = len(band_kpoints_frac)
