@@ -16,6 +16,7 @@ never overwritten: that candidate is reported failed and says so.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -135,6 +136,8 @@ def run_gpaw(
     folder holding another calculation) mark that candidate's status 'failed' with a message; the others are
     still computed. Results come back in the order of ``structures``.
     """
+    if importlib.util.find_spec("_gpaw") is None:
+        raise ModuleNotFoundError("GPAW is not installed in this environment (scripts/setup builds it)")
     settings = settings or GpawSettings()
     root = Path(root)
     folders = [candidate_folder(root, candidate) for candidate in structures]
