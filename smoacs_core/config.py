@@ -64,6 +64,30 @@ class LearningRates(BaseModel):
     pattern: float = Field(default=6.0, ge=0)
 
 
+class RelaxationProjection(BaseModel):
+    """Keep optimized crystals physical: at some graph rebuilds the crystals, discretized, are relaxed with an
+    ML potential, and their relaxed lattices and coordinates replace the optimized ones before the
+    optimization goes on (Adam's moments of lattice and coordinates restart there).
+
+    Without it, the predictors are free to find on-target values in distorted geometries that relaxation then
+    undoes (see docs/smoacs.md). With lattice and coordinate learning rates at 0 it gives composition-only
+    optimization on relaxed geometries.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    potential: Literal["m3gnet", "chgnet"] = Field(default="m3gnet", description="ML potential.")
+    projections: int = Field(
+        default=4, ge=1, description="Rebuilds that project, evenly spread over the rebuild schedule, the last "
+        "rebuild included."
+    )
+    fmax: float = Field(default=0.1, gt=0, description="Force criterion of each relaxation (eV/A).")
+    max_steps: int = Field(
+        default=60, ge=1, description="FIRE steps per relaxation: a partial relaxation already moves a distorted "
+        "cell most of the way back."
+    )
+
+
 class OptimizationConfig(BaseModel):
     """Everything that decides the outcome of one SMOACS optimization."""
 
@@ -82,6 +106,9 @@ class OptimizationConfig(BaseModel):
     )
     tolerance: ToleranceFactorTarget | None = Field(
         default_factory=ToleranceFactorTarget, description="Tolerance-factor loss (perovskite modes only)."
+    )
+    relaxation: RelaxationProjection | None = Field(
+        default=None, description="Relaxation projection at graph rebuilds (None: the paper's method)."
     )
     include_elements: list[str] | None = Field(default=None, description="Only these elements may be placed.")
     exclude_elements: list[str] = Field(default_factory=list, description="Elements never placed.")

@@ -213,6 +213,29 @@ class DifferentiableCrystals(nn.Module):
             self.frac_coords.copy_(self.ideal_frac_coords + offset.clamp(-eps, eps))
 
     @torch.no_grad()
+    def set_geometry_(self, structures: Sequence[Structure | None]) -> int:
+        """Replace lattices and coordinates by those of ``structures`` (None keeps a crystal as it is), then
+        project into the constraint boxes; returns how many crystals changed. Site order must be the
+        crystals' own (as ``discretize`` gives and relaxation keeps)."""
+        changed = 0
+        for crystal, structure in enumerate(structures):
+            if structure is None:
+                continue
+            index = (self.site_crystal == crystal).nonzero().flatten()
+            if len(structure) != len(index):
+                raise ValueError(f"{self.templates[crystal].label}: {len(structure)} sites, expected {len(index)}")
+            lattice = torch.tensor(structure.lattice.abc, dtype=self.scaled_lengths.dtype)
+            self.scaled_lengths[crystal] = lattice.to(self.scaled_lengths.device) / LENGTH_SCALE
+            if self.constraints.optimize_angles:
+                angles = torch.deg2rad(torch.tensor(structure.lattice.angles, dtype=self.angles.dtype))
+                self.angles[crystal] = angles.to(self.angles.device)
+            frac = torch.tensor(structure.frac_coords, dtype=self.frac_coords.dtype, device=self.frac_coords.device)
+            self.frac_coords[index] = frac
+            changed += 1
+        self.project_()
+        return changed
+
+    @torch.no_grad()
     def discretize(self, temperature: float) -> list[DiscreteCrystal]:
         """One-hot crystals: the most probable pattern, then per site the most probable element it allows."""
         types, per_pattern, _ = self.atom_distribution(temperature)

@@ -14,12 +14,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
+from ase.calculators.calculator import Calculator
 
 from smoacs_core.config import OptimizationConfig
 from smoacs_core.crystal import CrystalTemplate, DifferentiableCrystals, DiscreteCrystal
 from smoacs_core.graph import NeighborGraph, build_neighbor_graph
 from smoacs_core.predictors.base import PropertyPredictor
-from smoacs_core.schedules import rebuild_steps, temperature
+from smoacs_core.relax.potentials import ase_calculator
+from smoacs_core.relax.relax import RelaxConfig, relax_structures
+from smoacs_core.schedules import projection_steps, rebuild_steps, temperature
 from smoacs_core.targets import tolerance_factor
 from smoacs_core.vocabulary import ElementVocabulary
 
@@ -34,6 +37,8 @@ class StepRecord:
     finite_fraction: float
     graph_rebuilt: bool
     seconds: float
+    relaxed: int
+    """crystals whose geometry was replaced by its ML-relaxed one at this step (relaxation projection)"""
     mean_predictions: dict[str, float]
     soft_success: dict[str, float]
 
@@ -47,6 +52,7 @@ class OptimizationResult:
     history: list[StepRecord] = field(default_factory=list)
     seconds: float = 0.0
     graph_seconds: float = 0.0
+    relax_seconds: float = 0.0
 
 
 def build_vocabulary(predictors: Mapping[str, PropertyPredictor], config: OptimizationConfig) -> ElementVocabulary:
@@ -86,6 +92,7 @@ def optimize(
     config: OptimizationConfig,
     vocabulary: ElementVocabulary | None = None,
     on_step: Callable[[StepRecord], None] | None = None,
+    relax_calculator: Calculator | None = None,
 ) -> OptimizationResult:
     """Optimize ``templates`` toward ``config.targets``; returns one-hot, charge-neutral crystals.
 
@@ -95,6 +102,7 @@ def optimize(
         config: steps, learning rates, temperatures, constraints, targets.
         vocabulary: elements to place; by default from the predictors and the configuration.
         on_step: called after every step (progress bars, live monitoring).
+        relax_calculator: ASE calculator of the relaxation projection; by default ``config.relaxation``'s.
     """
     _check_predictors(predictors, config)
     torch.manual_seed(config.seed)
@@ -116,6 +124,10 @@ def optimize(
     adam = torch.optim.Adam([g for g in groups if g["params"]])
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(adam, T_max=config.steps)
     rebuild_at = set(rebuild_steps(config.steps, config.graph_rebuilds))
+    project_at = set()
+    if config.relaxation is not None:
+        project_at = set(projection_steps(sorted(rebuild_at), config.relaxation.projections))
+        relax_calculator = relax_calculator or ase_calculator(config.relaxation.potential, device=config.device)
     cutoffs = sorted({p.cutoff for p in predictors.values()})
     graphs: dict[float, NeighborGraph] = {}
     result = OptimizationResult(templates=list(templates), crystals=[])
@@ -125,6 +137,11 @@ def optimize(
         step_start = time.perf_counter()
         temp = temperature(step, config.steps, config.temperature_start, config.temperature_end)
         rebuilt = step == 0 or step in rebuild_at
+        relaxed = 0
+        if step in project_at:
+            relax_start = time.perf_counter()
+            relaxed = _project_on_relaxed(crystals, adam, temp, config, relax_calculator)
+            result.relax_seconds += time.perf_counter() - relax_start
         if rebuilt:
             graph_start = time.perf_counter()
             with torch.no_grad():
@@ -153,7 +170,7 @@ def optimize(
         schedule.step()
         crystals.project_()
 
-        record = _record(step, temp, losses, finite, rebuilt, step_start, predictions, config)
+        record = _record(step, temp, losses, finite, rebuilt, relaxed, step_start, predictions, config)
         result.history.append(record)
         if on_step is not None:
             on_step(record)
@@ -163,7 +180,28 @@ def optimize(
     return result
 
 
-def _record(step, temp, losses, finite, rebuilt, step_start, predictions, config) -> StepRecord:
+def _project_on_relaxed(
+    crystals: DifferentiableCrystals, adam: torch.optim.Adam, temp: float, config: OptimizationConfig,
+    calculator: Calculator,
+) -> int:
+    """Relax the current crystals (discretized) and continue from their relaxed geometry.
+
+    Crystals whose relaxation explodes or fails keep their geometry. Adam's moments of lattice and
+    coordinates describe the old geometry's landscape, so they restart.
+    """
+    projection = config.relaxation
+    relax = RelaxConfig(potential=projection.potential, fmax=projection.fmax, max_steps=projection.max_steps)
+    discrete = crystals.discretize(temp)
+    labels = [t.label for t in crystals.templates]
+    results = relax_structures([d.structure for d in discrete], labels, calculator, relax)
+    usable = [r.structure if r.status in ("converged", "not_converged") else None for r in results]
+    changed = crystals.set_geometry_(usable)
+    for parameter in (crystals.scaled_lengths, crystals.angles, crystals.frac_coords):
+        adam.state.pop(parameter, None)
+    return changed
+
+
+def _record(step, temp, losses, finite, rebuilt, relaxed, step_start, predictions, config) -> StepRecord:
     finite_count = int(finite.sum())
     losses = losses.detach()
     with torch.no_grad():
@@ -179,6 +217,7 @@ def _record(step, temp, losses, finite, rebuilt, step_start, predictions, config
         loss=float(losses[finite].mean()) if finite_count else float("nan"),
         finite_fraction=finite_count / len(losses),
         graph_rebuilt=rebuilt,
+        relaxed=relaxed,
         seconds=time.perf_counter() - step_start,
         mean_predictions=means,
         soft_success=rates,

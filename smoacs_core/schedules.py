@@ -24,3 +24,15 @@ def rebuild_steps(steps: int, rebuilds: int) -> list[int]:
         raise ValueError(f"number of graph rebuilds must be >= 0, got {rebuilds}")
     chosen = {round(2 * steps / math.pi * math.asin(k / (rebuilds + 1))) for k in range(1, rebuilds + 1)}
     return sorted(s for s in chosen if 0 < s < steps)
+
+
+def projection_steps(rebuilds: list[int], count: int) -> list[int]:
+    """``count`` of the rebuild steps, evenly spread over the list and ending with its last one.
+
+    Relaxation projections happen at rebuilds (a new graph is built for the relaxed geometry anyway); the
+    sine schedule is dense early, so picking by position in the list spaces projections over the run.
+    """
+    if count < 1 or not rebuilds:
+        return []
+    count = min(count, len(rebuilds))
+    return sorted({rebuilds[round(k * len(rebuilds) / count) - 1] for k in range(1, count + 1)})
