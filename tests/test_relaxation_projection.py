@@ -52,15 +52,15 @@ def test_composition_only_optimization_on_relaxed_geometry_stays_relaxed(predict
     """Lattice and coordinate rates 0: geometry changes only by projection, so the final crystals are (close
     to) M3GNet minima of their own composition, not distorted cells the predictor misjudges."""
     config = OptimizationConfig.preset(
-        "perovskite", steps=24, graph_rebuilds=8, seed=2,
+        "perovskite", steps=20, graph_rebuilds=6, seed=2,
         learning_rates={"lattice": 0.0, "coords": 0.0},
-        relaxation=RelaxationProjection(projections=3, max_steps=80),
+        relaxation=RelaxationProjection(projections=2, max_steps=80),
     )
-    result = optimize(perovskite_templates(4, seed=2, length_range=(3.5, 5.0)), predictors, config, relax_calculator=m3gnet)
+    result = optimize(perovskite_templates(3, seed=2, length_range=(3.5, 5.0)), predictors, config, relax_calculator=m3gnet)
     projected = [r.step for r in result.history if r.relaxed]
-    assert len(projected) == 3 and result.relax_seconds > 0
-    assert all(r.relaxed >= 3 for r in result.history if r.relaxed)  # an explosion may keep one geometry
+    assert len(projected) == 2 and result.relax_seconds > 0
+    assert all(r.relaxed >= 2 for r in result.history if r.relaxed)  # an explosion may keep one geometry
     final = [c.structure for c in result.crystals]
-    again = relax_structures(final, [str(i) for i in range(4)], m3gnet, RelaxConfig(max_steps=200))
+    again = relax_structures(final, [str(i) for i in range(3)], m3gnet, RelaxConfig(max_steps=150))
     ratios = [r.volume_ratio for r in again if r.volume_ratio is not None]
     assert np.median(np.abs(np.log(ratios))) < 0.05  # relaxing again changes the volume by < 5 %
