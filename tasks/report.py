@@ -144,8 +144,8 @@ def _markdown(run_id: str, summary: dict, statuses: dict, batches: dict[str, str
                          f"have a DFT band gap in the target range (rate {dft['confirmed_rate']:.3f}).")
         if "mean_abs_gap_drift" in dft:
             lines.append(f"ML ({dft['ml_stage']} structure) vs DFT band gap: mean |difference| "
-                         f"{dft['mean_abs_gap_drift']:.2f} eV, DFT higher by {dft['mean_gap_drift']:+.2f} eV on "
-                         "average (dft_parity.png).")
+                         f"{dft['mean_abs_gap_drift']:.2f} eV, DFT minus ML {dft['mean_gap_drift']:+.2f} eV on average "
+                         "(dft_parity.png).")
         if any(label.startswith("GPAW") for label in dft["labels"]):
             lines.append("GPAW-PBE results come from GPAW (plane waves, PAW setups of GPAW), not VASP; their "
                          "total energies are not on the Materials Project footing and are not placed on the hull.")

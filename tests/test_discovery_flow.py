@@ -46,14 +46,17 @@ def test_flow_writes_store_files_and_reuses_cache(tmp_path):
     assert again["success_rate"] == summary["success_rate"]
 
 
-def test_unavailable_stage_fails_clearly_and_keeps_finished_work(tmp_path):
+def test_failing_stage_fails_the_run_and_keeps_finished_work(tmp_path):
+    """A DFT stage that cannot hand over its work (FireWorks without a reachable LaunchPad) fails the run; the
+    optimized candidates stay in the store."""
     from flows.discovery import discovery
 
-    config = _config(tmp_path, stages=["sample", "optimize", "dft_submit", "report"])
-    with pytest.raises(Exception, match="not available"):
+    config = _config(tmp_path, stages=["sample", "optimize", "dft_submit", "report"],
+                     dft={"code": "vasp", "vasp": {"backend": "fireworks",
+                                                   "launchpad_file": str(tmp_path / "missing.yaml")}})
+    with pytest.raises(Exception, match="missing.yaml"):
         discovery(config)
     store = ResultsStore(default_store_url(tmp_path))
-    assert store.stage_statuses(config.run_id)["dft_submit"][0] == "not_available"
     assert len(store.candidates(config.run_id)) == 6
     assert store.run(config.run_id).status == "failed"
 
