@@ -88,6 +88,35 @@ class RelaxationProjection(BaseModel):
     )
 
 
+class StabilityTerm(BaseModel):
+    """A loss that pulls the soft crystals toward a local minimum of an ML potential while the targets are
+    optimized (smoacs_core/stability.py): per crystal,
+    ``forces * mean_i |F_i| + stress * |sigma|_F + energy * (E - sum_i E_ref(Z_i)) / N``.
+
+    Forces are in eV/A and the stress (Frobenius norm of the 3x3 tensor) in GPa, both of the soft crystal
+    (types mixed in the potential's embedding). The energy alone is not comparable across compositions, so
+    its term is the energy per atom *above the potential's own per-element reference energies* (the linear
+    fit of energy on composition the potential was trained with, ``element_refs``; for soft types their
+    expected value): it rewards bonding that is stronger than the composition implies. It overlaps with the
+    formation-energy target and is off by default.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    potential: Literal["m3gnet"] = Field(default="m3gnet", description="M3GNet-MP-2021.2.8-PES.")
+    forces: float = Field(default=1.0, ge=0, description="Weight per eV/A of the mean force norm per atom.")
+    stress: float = Field(default=0.05, ge=0, description="Weight per GPa of the stress norm.")
+    energy: float = Field(
+        default=0.0, ge=0, description="Weight per eV/atom of the energy above the element references."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> StabilityTerm:
+        if not (self.forces or self.stress or self.energy):
+            raise ValueError("stability: every weight is zero (leave the term out instead)")
+        return self
+
+
 class OptimizationConfig(BaseModel):
     """Everything that decides the outcome of one SMOACS optimization."""
 
@@ -109,6 +138,9 @@ class OptimizationConfig(BaseModel):
     )
     relaxation: RelaxationProjection | None = Field(
         default=None, description="Relaxation projection at graph rebuilds (None: the paper's method)."
+    )
+    stability: StabilityTerm | None = Field(
+        default=None, description="Force/stress loss from an ML potential (None: the paper's method)."
     )
     include_elements: list[str] | None = Field(default=None, description="Only these elements may be placed.")
     exclude_elements: list[str] = Field(default_factory=list, description="Elements never placed.")

@@ -4,7 +4,8 @@ Each step: build the soft crystals at the current temperature, predict every tar
 (possibly stale) neighbour graphs, sum the per-crystal losses, step Adam with per-group learning rates on a
 cosine decay, project back into the constraint boxes. Graphs are rebuilt on a sine schedule. A crystal whose
 loss is not finite (e.g. a cell with no neighbour within a model's cutoff) contributes nothing and its
-gradients are zeroed, so it cannot poison the rest of the batch.
+gradients are zeroed, so it cannot poison the rest of the batch. An optional stability term (forces and stress
+of the soft crystals under an ML potential, smoacs_core/stability.py) adds to each crystal's loss.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from smoacs_core.predictors.base import PropertyPredictor
 from smoacs_core.relax.potentials import ase_calculator
 from smoacs_core.relax.relax import RelaxConfig, relax_structures
 from smoacs_core.schedules import projection_steps, rebuild_steps, temperature
+from smoacs_core.stability import StabilityModel, load_stability_model
 from smoacs_core.targets import tolerance_factor
 from smoacs_core.vocabulary import ElementVocabulary
 
@@ -41,6 +43,9 @@ class StepRecord:
     """crystals whose geometry was replaced by its ML-relaxed one at this step (relaxation projection)"""
     mean_predictions: dict[str, float]
     soft_success: dict[str, float]
+    stability: dict[str, float] = field(default_factory=dict)
+    """mean over finite crystals of the stability term's parts: ``force`` (mean |F| per atom, eV/A),
+    ``stress`` (GPa), ``energy`` (eV/atom above the element references); empty without the term"""
 
 
 @dataclass
@@ -93,6 +98,7 @@ def optimize(
     vocabulary: ElementVocabulary | None = None,
     on_step: Callable[[StepRecord], None] | None = None,
     relax_calculator: Calculator | None = None,
+    stability_model: StabilityModel | None = None,
 ) -> OptimizationResult:
     """Optimize ``templates`` toward ``config.targets``; returns one-hot, charge-neutral crystals.
 
@@ -103,6 +109,8 @@ def optimize(
         vocabulary: elements to place; by default from the predictors and the configuration.
         on_step: called after every step (progress bars, live monitoring).
         relax_calculator: ASE calculator of the relaxation projection; by default ``config.relaxation``'s.
+        stability_model: potential of the stability term; by default ``config.stability``'s (unused without
+            the term).
     """
     _check_predictors(predictors, config)
     torch.manual_seed(config.seed)
@@ -128,7 +136,15 @@ def optimize(
     if config.relaxation is not None:
         project_at = set(projection_steps(sorted(rebuild_at), config.relaxation.projections))
         relax_calculator = relax_calculator or ase_calculator(config.relaxation.potential, device=config.device)
-    cutoffs = sorted({p.cutoff for p in predictors.values()})
+    cutoffs = {p.cutoff for p in predictors.values()}
+    if config.stability is None:
+        stability_model = None
+    else:
+        if stability_model is None:
+            stability_model = load_stability_model(config.stability.potential, device=config.device)
+        stability_model.to(device)
+        _check_potential_elements(stability_model, vocabulary)
+        cutoffs.add(stability_model.cutoff)
     graphs: dict[float, NeighborGraph] = {}
     result = OptimizationResult(templates=list(templates), crystals=[])
     start = time.perf_counter()
@@ -158,6 +174,11 @@ def optimize(
         if config.tolerance is not None:
             tolerance = _perovskite_tolerance(crystals, crystals.expected_site_radii(per_pattern, site_weights))
             losses = losses + config.tolerance.loss(tolerance)
+        stability_parts = {}
+        if stability_model is not None:
+            stability_graph = graphs[stability_model.cutoff]
+            stability, stability_parts = stability_model.loss(batch, stability_graph, config.stability)
+            losses = losses + stability
         finite = torch.isfinite(losses)
         total = torch.where(finite, losses, torch.zeros_like(losses)).sum()
 
@@ -170,7 +191,9 @@ def optimize(
         schedule.step()
         crystals.project_()
 
-        record = _record(step, temp, losses, finite, rebuilt, relaxed, step_start, predictions, config)
+        record = _record(
+            step, temp, losses, finite, rebuilt, relaxed, step_start, predictions, config, stability_parts
+        )
         result.history.append(record)
         if on_step is not None:
             on_step(record)
@@ -201,7 +224,15 @@ def _project_on_relaxed(
     return changed
 
 
-def _record(step, temp, losses, finite, rebuilt, relaxed, step_start, predictions, config) -> StepRecord:
+def _check_potential_elements(model: StabilityModel, vocabulary: ElementVocabulary) -> None:
+    unknown = sorted(set(vocabulary.symbols) - set(model.supported_elements))
+    if unknown:
+        raise ValueError(f"stability potential {model.identity} does not know {unknown}; exclude them")
+
+
+def _record(
+    step, temp, losses, finite, rebuilt, relaxed, step_start, predictions, config, stability_parts
+) -> StepRecord:
     finite_count = int(finite.sum())
     losses = losses.detach()
     with torch.no_grad():
@@ -211,6 +242,10 @@ def _record(step, temp, losses, finite, rebuilt, relaxed, step_start, prediction
             ok = torch.isfinite(predictions[target.name]).cpu().numpy()
             means[target.name] = float(values[ok].mean()) if ok.any() else float("nan")
             rates[target.name] = float(target.satisfied(values).mean())
+        stability = {
+            name: float(values.detach()[finite].mean()) if finite_count else float("nan")
+            for name, values in stability_parts.items()
+        }
     return StepRecord(
         step=step,
         temperature=temp,
@@ -221,4 +256,5 @@ def _record(step, temp, losses, finite, rebuilt, relaxed, step_start, prediction
         seconds=time.perf_counter() - step_start,
         mean_predictions=means,
         soft_success=rates,
+        stability=stability,
     )
