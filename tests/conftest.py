@@ -19,6 +19,14 @@ os.environ.setdefault("SMOACS_DATA_DIR", str(SHARED / "data"))
 os.environ.setdefault("SMOACS_CACHE_DIR", str(REPO / ".pytest_cache" / "smoacs"))
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
+# FireWorks chooses its database client once, on its first import, from MONGOMOCK_SERVERSTORE_FILE: set it before
+# any test can import FireWorks, so every LaunchPad in the suite is FireWorks' own mongomock stand-in (no MongoDB
+# here), whichever test happens to import FireWorks first. Tests point the variable at their own file.
+_MONGOMOCK_FILE = REPO / ".pytest_cache" / "mongomock.json"
+_MONGOMOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+_MONGOMOCK_FILE.write_text("{}")
+os.environ["MONGOMOCK_SERVERSTORE_FILE"] = str(_MONGOMOCK_FILE)
+
 
 @pytest.fixture(scope="session")
 def model_dir() -> Path:

@@ -194,11 +194,12 @@ def launchpad_file(tmp_path, monkeypatch):
     store_file = tmp_path / "mongomock.json"
     store_file.write_text("{}")
     monkeypatch.setenv("MONGOMOCK_SERVERSTORE_FILE", str(store_file))
-    import fireworks.core.launchpad  # FireWorks reads the variable on its first import
+    import fireworks.core.launchpad  # chose its client on first import, from the variable conftest sets
     import mongomock_persistence
 
     if fireworks.core.launchpad.MongoClient is not mongomock_persistence.MongoClient:
-        pytest.fail("FireWorks was imported before MONGOMOCK_SERVERSTORE_FILE was set; run these tests first")
+        pytest.fail("FireWorks does not use mongomock: tests/conftest.py must set MONGOMOCK_SERVERSTORE_FILE "
+                    "before FireWorks is imported")
     from fireworks import LaunchPad
 
     path = tmp_path / "my_launchpad.yaml"
