@@ -5,7 +5,8 @@ the same structures (FIRE, cell relaxation, fmax 0.1 eV/A, at most 300 steps). A
 success rate before relaxation and the rate after it (same predictors and criteria on the relaxed structures).
 
 Usage: ``SMOACS_MODEL_DIR=../shared/models/matgl python benchmarks/bench_prerelax.py [--count 256]``; results in
-``benchmarks/results/prerelax.json``.
+``benchmarks/results/prerelax.json`` (a potential run alone replaces only its own entry when count and seed
+match, so the potentials can be measured in separate sessions).
 """
 
 from __future__ import annotations
@@ -43,7 +44,11 @@ def main() -> None:
     templates = perovskite_templates(args.count, seed=args.seed)
     structures = [c.structure for c in optimize(templates, predictors, config).crystals]
     labels = [t.label for t in templates]
-    results: dict = {"count": args.count, "threads": 2, "potentials": {}}
+    out = RESULTS / "prerelax.json"
+    results: dict = {"count": args.count, "seed": args.seed, "threads": 2, "potentials": {}}
+    earlier = json.loads(out.read_text()) if out.exists() else {}
+    if (earlier.get("count"), earlier.get("seed", 0)) == (args.count, args.seed):
+        results["potentials"] = earlier["potentials"]  # same structures: keep the other potential's numbers
     for potential in args.potentials:
         relax = RelaxConfig(potential=potential)
         calculator = ase_calculator(potential)
@@ -64,7 +69,7 @@ def main() -> None:
         }
         print(potential, json.dumps(results["potentials"][potential], default=float), flush=True)
         RESULTS.mkdir(exist_ok=True)  # written after each potential: a crash in the next one keeps this one
-        (RESULTS / "prerelax.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+        out.write_text(json.dumps(results, indent=2, default=float) + "\n")
 
 
 if __name__ == "__main__":
