@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -403,16 +404,14 @@ def harvest(
     _open_store(store, results_dir)  # fails here, clearly, if the store is missing or unreachable
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.harvest import dft_harvest
+    from vasp_inputs.results import describe_statuses
 
     # the URL without password: flow parameters are visible in the Prefect UI; the password comes from the env
     harvested = dft_harvest(store or default_store_url(results_dir), run_id)
     if not harvested:
         console.print("no open DFT calculations")
     for harvested_run, statuses in harvested.items():
-        counts: dict[str, int] = {}
-        for status in statuses.values():
-            counts[status] = counts.get(status, 0) + 1
-        console.print(f"{harvested_run}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+        console.print(f"{harvested_run}: {describe_statuses(Counter(statuses.values()))}")
 
 
 @results_app.command("export")

@@ -14,19 +14,15 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-
-def range_target(targets: Sequence[Mapping], name: str) -> Mapping | None:
-    """The run's range target on property ``name`` (targets as stored: PropertyTarget dicts), if any."""
-    return next((t for t in targets if t.get("name") == name and t.get("goal") == "range"), None)
+from smoacs_core.stored_targets import range_target_errors
 
 
 def target_errors(table: pd.DataFrame, targets: Sequence[Mapping], stage: str) -> pd.Series:
     """|prediction - centre of the range| of the first range target at ``stage`` (NaN without one)."""
-    for target in targets:
-        column = f"{stage}.{target.get('name')}"
-        if target.get("goal") == "range" and column in table.columns:
-            return (table[column].astype(float) - (target["low"] + target["high"]) / 2).abs()
-    return pd.Series(np.nan, index=table.index)
+    errors, _ = range_target_errors(targets, table, column_prefix=f"{stage}.")
+    if errors is None:
+        return pd.Series(np.nan, index=table.index)
+    return table["id"].astype(str).map(errors).abs()
 
 
 def _flag(table: pd.DataFrame, column: str) -> pd.Series:

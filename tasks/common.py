@@ -7,6 +7,7 @@ import os
 from functools import cache
 from pathlib import Path
 
+import pandas as pd
 from prefect.cache_policies import INPUTS, TASK_SOURCE, CachePolicy
 from pydantic import BaseModel
 
@@ -67,6 +68,14 @@ def open_store(store_url: str) -> ResultsStore:
         except ValueError:  # no such block: the server trusts this client, or the URL needs no password
             password = None
     return ResultsStore(store_url, password)
+
+
+def stored_candidates(store: ResultsStore, run_id: str, purpose: str) -> pd.DataFrame:
+    """The run's candidates from the store; a stage that finds none stops with a clear error naming the run."""
+    table = store.candidates(run_id)
+    if table.empty:
+        raise ValueError(f"run {run_id} has no candidates to {purpose}")
+    return table
 
 
 @cache

@@ -9,6 +9,7 @@ candidate in progress. Every number is stored with its code and functional (``GP
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -16,11 +17,12 @@ from prefect import get_run_logger, task
 from pydantic import BaseModel
 from pymatgen.io.cif import CifWriter
 
-from smoacs_core.dft_selection import range_target, select_for_dft
+from smoacs_core.dft_selection import select_for_dft
 from smoacs_core.store import PropertyValue, ResultsStore
+from smoacs_core.stored_targets import range_target
 from tasks.common import judged_stage, open_store
 from vasp_inputs.config import DftConfig
-from vasp_inputs.results import DftResult, DftSubmission
+from vasp_inputs.results import DftResult, DftSubmission, describe_statuses
 
 STAGE = "dft"
 OPEN_STATUSES = ("written", "submitted")
@@ -126,8 +128,9 @@ def submit_dft(run_id: str, run_dir: str, store_url: str, dft: DftConfig, judged
             logger.info("%s %s: %s, gap %s eV (%s)", result.label, candidate_id, result.status,
                         "n/a" if result.band_gap is None else f"{result.band_gap:.3f}", result.message or "ok")
     statuses = dict(zip(*_latest(store, run_id, dft.code_name), strict=True))
-    store.set_stage(run_id, "dft_submit", "completed",
-                    f"{len(selected)} candidates handed to {dft.code_name}; {_count(statuses)}")
+    counts = describe_statuses(Counter(statuses.values()))
+    message = f"{len(selected)} candidates handed to {dft.code_name}; {counts}"
+    store.set_stage(run_id, "dft_submit", "completed", message)
     return DftSubmitReport(run_id=run_id, code=dft.code_name, selected=selected, statuses=statuses)
 
 
@@ -140,13 +143,6 @@ def _latest(store: ResultsStore, run_id: str, code: str) -> tuple[list[str], lis
     rows = store.dft_calculations(run_id)
     rows = rows[rows["code"] == code]
     return list(rows["candidate_id"]), list(rows["status"])
-
-
-def _count(statuses: Mapping[str, str]) -> str:
-    counts: dict[str, int] = {}
-    for status in statuses.values():
-        counts[status] = counts.get(status, 0) + 1
-    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
 
 
 class DftHarvestReport(BaseModel):
@@ -179,5 +175,5 @@ def harvest_dft(store_url: str, run_id: str | None = None) -> DftHarvestReport:
         record_results(store, open_run, [r for r in results if r.status not in OPEN_STATUSES], targets, judged)
         runs[open_run] = {r.candidate: r.status for r in results}
         completed[open_run] = sum(r.status == "completed" for r in results)
-        logger.info("run %s: %s", open_run, _count(runs[open_run]))
+        logger.info("run %s: %s", open_run, describe_statuses(Counter(runs[open_run].values())))
     return DftHarvestReport(runs=runs, newly_completed=completed)

@@ -16,10 +16,11 @@ from pydantic import BaseModel
 from smoacs_core.hull.config import HullConfig
 from smoacs_core.hull.placement import place_on_hull
 from smoacs_core.hull.reference import ReferenceInfo, load_reference
-from smoacs_core.hull.report import PLOTS_DIR, REPORT_FILE, TABLE_FILE, range_target_errors, write_hull
+from smoacs_core.hull.report import PLOTS_DIR, REPORT_FILE, TABLE_FILE, write_hull
 from smoacs_core.settings import SmoacsSettings
 from smoacs_core.store import PropertyValue
-from tasks.common import FileRef, open_store
+from smoacs_core.stored_targets import range_target_errors
+from tasks.common import FileRef, open_store, stored_candidates
 
 ENERGY_PROPERTIES = {"formation_energy": "formation_energy", "total_energy": "energy_per_atom"}
 """The store property holding each footing's energy: MEGNet's E_f (SMOACS, pre-relaxation) and the ML
@@ -62,10 +63,8 @@ def place_candidates_on_hull(
     """
     logger = get_run_logger()
     store = open_store(store_url)
-    table = store.candidates(run_id)
+    table = stored_candidates(store, run_id, "place on the hull")
     column = f"{stage}.{energy_property or ENERGY_PROPERTIES[hull_config.footing]}"
-    if table.empty:
-        raise ValueError(f"run {run_id} has no candidates to place on the hull")
     if column not in table.columns:
         raise ValueError(f"run {run_id}: no property '{column}' in the store (has stage '{stage}' run?)")
     candidates, without_structure = [], []

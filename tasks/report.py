@@ -14,12 +14,13 @@ from prefect import get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 
-from smoacs_core.dft_selection import range_target  # noqa: E402
 from smoacs_core.evaluation import summarize  # noqa: E402
 from smoacs_core.reference import known_formulas  # noqa: E402
-from tasks.common import FileRef, judged_stage, open_store  # noqa: E402
+from smoacs_core.stored_targets import range_target  # noqa: E402
+from tasks.common import FileRef, judged_stage, open_store, stored_candidates  # noqa: E402
 from tasks.optimize import STAGE  # noqa: E402
 from tasks.prerelax import STAGE as RELAXED  # noqa: E402
+from vasp_inputs.results import describe_statuses  # noqa: E402
 
 TOP_CANDIDATES = 20
 DFT_COLUMNS = ("dft.band_gap", "dft.band_gap_ok")
@@ -137,8 +138,8 @@ def _markdown(run_id: str, summary: dict, statuses: dict, batches: dict[str, str
                   if "novel_structure" in counts else ".")]
     if "dft" in summary:
         dft = summary["dft"]
-        counts = ", ".join(f"{n} {status}" for status, n in sorted(dft["statuses"].items()))
-        lines += ["", f"DFT ({', '.join(dft['labels']) or ', '.join(dft['codes'])}): {counts}."]
+        codes = ", ".join(dft["labels"]) or ", ".join(dft["codes"])
+        lines += ["", f"DFT ({codes}): {describe_statuses(dft['statuses'])}."]
         if "confirmed" in dft:
             lines.append(f"DFT-confirmed: **{dft['confirmed']} of {dft['completed']}** completed candidates "
                          f"have a DFT band gap in the target range (rate {dft['confirmed_rate']:.3f}).")
@@ -165,9 +166,7 @@ def write_report(
     """Aggregate the run's candidates from the store into report files and UI artifacts."""
     logger = get_run_logger()
     store = open_store(store_url)
-    candidates = store.candidates(run_id)
-    if candidates.empty:
-        raise ValueError(f"run {run_id} has no candidates to report")
+    candidates = stored_candidates(store, run_id, "report")
     table = _stage_table(candidates, STAGE)
     known = known_formulas(novelty_reference) if novelty_reference else None
     summary = summarize(table, known)

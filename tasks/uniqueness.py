@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from smoacs_core.reference import ReferenceSet
 from smoacs_core.settings import SmoacsSettings
 from smoacs_core.uniqueness import NoveltyConfig, uniqueness_table
-from tasks.common import FileRef, open_store
+from tasks.common import FileRef, open_store, stored_candidates
 
 
 class UniquenessReport(BaseModel):
@@ -39,9 +39,7 @@ def deduplicate_candidates(
     """Mark duplicates within the run and candidates the reference already holds."""
     logger = get_run_logger()
     store = open_store(store_url)
-    table = store.candidates(run_id)
-    if table.empty:
-        raise ValueError(f"run {run_id} has no candidates to de-duplicate")
+    table = stored_candidates(store, run_id, "de-duplicate")
     table = table.sort_values(["success", "id"], ascending=[False, True])
     candidates = []
     for candidate_id in table["id"]:

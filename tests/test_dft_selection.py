@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from smoacs_core.dft_selection import range_target, rank_for_dft, select_for_dft
+from smoacs_core.dft_selection import rank_for_dft, select_for_dft
+from smoacs_core.stored_targets import range_target
 
 TARGETS = [
     {"name": "band_gap", "goal": "range", "low": 1.3, "high": 1.7},

@@ -258,7 +258,7 @@ def read_candidates(
         errors = dict(zip(ids, table[target_error_column].astype(float), strict=True))
         return CandidateInput(candidates, errors, f"column {target_error_column}", left_out)
     targets = _run_targets(path) if kind == "directory" else []
-    from smoacs_core.hull.report import range_target_errors
+    from smoacs_core.stored_targets import range_target_errors
 
     return CandidateInput(candidates, *range_target_errors(targets, table.assign(id=ids)), left_out)
 

@@ -75,23 +75,6 @@ def hull_table(
     return pd.DataFrame(rows).astype({column: float for column in numbers})
 
 
-def range_target_errors(
-    targets: Sequence[Mapping], table: pd.DataFrame, column_prefix: str = ""
-) -> tuple[dict[str, float] | None, str | None]:
-    """Signed error of each candidate (row ``id``) for the first range target of a run's configuration (a
-    ``PropertyTarget`` as dict): prediction minus the centre of the range, e.g. band_gap - 1.5 eV; and what
-    it measures. (None, None) when the run has no range target or the table lacks its column."""
-    for target in targets:
-        column = f"{column_prefix}{target.get('name')}"
-        if target.get("goal") == "range" and column in table.columns:
-            centre = (target["low"] + target["high"]) / 2
-            errors = dict(zip(table["id"].astype(str), table[column].astype(float) - centre, strict=True))
-            bounds = f"[{target['low']:g}, {target['high']:g}]"
-            description = f"{target['name']} - {centre:g} (centre of the target range {bounds})"
-            return errors, description
-    return None, None
-
-
 def rank_candidates(table: pd.DataFrame, target_error_column: str | None = "target_error") -> pd.DataFrame:
     """Rows ordered by energy above hull (clipped at 0: everything on or below the known hull ties), then by
     |target error| (when the column is there), then by the raw energy above hull; a 1-based ``rank`` first.
