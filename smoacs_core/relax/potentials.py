@@ -12,6 +12,8 @@ from smoacs_core.settings import SmoacsSettings
 
 PotentialName = Literal["m3gnet", "chgnet"]
 M3GNET_PES = "M3GNet-MP-2021.2.8-PES"
+CHGNET_MODEL = "0.3.0"
+"""CHGNet weights (shipped with the chgnet package); pinned, so a chgnet upgrade cannot change them silently."""
 
 
 def potential_identity(name: PotentialName) -> str:
@@ -20,7 +22,7 @@ def potential_identity(name: PotentialName) -> str:
         return M3GNET_PES
     from chgnet import __version__
 
-    return f"CHGNet-{__version__}"
+    return f"CHGNet-{CHGNET_MODEL} (chgnet {__version__})"
 
 
 def ase_calculator(name: PotentialName, settings: SmoacsSettings | None = None, device: str = "cpu") -> Calculator:
@@ -33,4 +35,4 @@ def ase_calculator(name: PotentialName, settings: SmoacsSettings | None = None, 
     from chgnet.model import CHGNet
     from chgnet.model.dynamics import CHGNetCalculator
 
-    return CHGNetCalculator(CHGNet.load(verbose=False), use_device=device)
+    return CHGNetCalculator(CHGNet.load(model_name=CHGNET_MODEL, verbose=False), use_device=device)
