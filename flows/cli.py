@@ -30,6 +30,9 @@ def check_ready(config: DiscoveryConfig) -> None:
         if target.predictor not in PREDICTORS:
             raise ValueError(f"optimization.targets: unknown predictor '{target.predictor}'")
         checkpoint_dir(PREDICTORS[target.predictor].checkpoint, settings)
+    if "cross_check" in config.stages:
+        for name in config.cross_check.models:
+            checkpoint_dir(PREDICTORS[name].checkpoint, settings)
     if config.initial.kind == "files" and not Path(config.initial.path).exists():
         raise FileNotFoundError(f"initial.path: {config.initial.path} does not exist")
     if config.novelty_reference is not None and not config.novelty_reference.exists():

@@ -15,17 +15,21 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from smoacs_core.config import OptimizationConfig
+from smoacs_core.cross_check import CrossCheckConfig
 from smoacs_core.data.sampling import SamplingConfig
 from smoacs_core.hull.config import HullConfig
+from smoacs_core.predictors.registry import PREDICTORS
 from smoacs_core.relax.relax import RelaxConfig
 from smoacs_core.settings import SmoacsSettings
 from smoacs_core.uniqueness import NoveltyConfig
 from smoacs_core.yaml_files import read_yaml_mapping
 from vasp_inputs.config import DftConfig
 
-Stage = Literal["sample", "optimize", "prerelax", "deduplicate", "hull", "dft_submit", "dft_harvest", "report"]
+Stage = Literal[
+    "sample", "optimize", "prerelax", "cross_check", "deduplicate", "hull", "dft_submit", "dft_harvest", "report"
+]
 STAGE_ORDER: tuple[str, ...] = (
-    "sample", "optimize", "prerelax", "deduplicate", "hull", "dft_submit", "dft_harvest", "report"
+    "sample", "optimize", "prerelax", "cross_check", "deduplicate", "hull", "dft_submit", "dft_harvest", "report"
 )
 DEFAULT_CONFIG = Path(__file__).with_name("default_discovery.yaml")
 
@@ -87,6 +91,11 @@ class DiscoveryConfig(BaseModel):
         default_factory=lambda: OptimizationConfig.preset("perovskite"), description="SMOACS settings."
     )
     prerelax: RelaxConfig = Field(default_factory=RelaxConfig, description="ML pre-relaxation (stage 'prerelax').")
+    cross_check: CrossCheckConfig = Field(
+        default_factory=CrossCheckConfig,
+        description="Second models whose disagreement with the run's predictors flags uncertain candidates "
+        "(stage 'cross_check').",
+    )
     novelty: NoveltyConfig = Field(
         default_factory=NoveltyConfig, description="Known crystals for stage 'deduplicate' (novelty)."
     )
@@ -120,6 +129,16 @@ class DiscoveryConfig(BaseModel):
                 f"initial.kind: '{self.initial.kind}' gives arbitrary crystals; perovskite modes start from "
                 "'perovskite_templates' or the candidates of an earlier perovskite run ('previous_run')"
             )
+        if "cross_check" in self.stages:
+            targeted = {t.name: t.predictor for t in self.optimization.targets}
+            for name in self.cross_check.models:
+                prop = PREDICTORS[name].property_name
+                if prop not in targeted:
+                    raise ValueError(f"cross_check.models: '{name}' predicts '{prop}', which no target of the run "
+                                     f"predicts (targets: {sorted(targeted)})")
+                if targeted[prop] == name:
+                    raise ValueError(f"cross_check.models: '{name}' is the run's own {prop} predictor; a second "
+                                     "opinion needs another model")
         if self.store_url and re.search(r"://[^/@]*:[^/@]*@", self.store_url):
             raise ValueError("store_url: must not contain a password; set SMOACS_STORE_PASSWORD instead")
         return self

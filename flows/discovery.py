@@ -19,6 +19,7 @@ from flows.harvest import place_dft_energies_on_hull
 from smoacs_core import __version__
 from smoacs_core.store import default_store_url
 from tasks.common import cache_policy, judged_stage, model_fingerprint, open_store
+from tasks.cross_check import cross_check_candidates
 from tasks.dft import harvest_dft, submit_dft
 from tasks.hull import place_candidates_on_hull
 from tasks.optimize import BatchResult, optimize_batch
@@ -148,6 +149,12 @@ def _run_stages(config: DiscoveryConfig, run_id: str, store_url: str) -> dict:
             if optimized is None:
                 raise ValueError("stages: 'prerelax' needs 'optimize' before it")
             prerelax_stage.with_options(task_runner=_task_runner(config))(config, run_id, store_url, optimized)
+        elif stage == "cross_check":
+            cross_check = cross_check_candidates.with_options(cache_policy=cache_policy(config.results_dir))
+            fingerprint = model_fingerprint(tuple(sorted({*config.cross_check.models,
+                                                          *(t.predictor for t in config.optimization.targets)})))
+            cross_check(run_id, str(config.run_dir), store_url, config.cross_check, judged_stage(config.stages),
+                        fingerprint)
         elif stage == "deduplicate":
             deduplicate = deduplicate_candidates.with_options(cache_policy=cache_policy(config.results_dir))
             deduplicate(run_id, str(config.run_dir), store_url, config.novelty, judged_stage(config.stages))

@@ -2,9 +2,9 @@
 
 DFT costs minutes to hours per candidate, so only the best few go. Candidates are ranked by what the
 earlier stages recorded at the judged stage (``prerelaxed`` when the run relaxed them): successes first, then
-unique ones (stage 'deduplicate'), converged relaxations, plausible hull energies, then the smallest error on
-the run's first range target (e.g. |band gap - 1.5 eV|), then the lowest energy above hull. Criteria a stage
-did not record do not reorder anything.
+unique ones (stage 'deduplicate'), converged relaxations, plausible hull energies, predictions a second model
+agrees with (stage 'cross_check'), then the smallest error on the run's first range target (e.g. |band gap -
+1.5 eV|), then the lowest energy above hull. Criteria a stage did not record do not reorder anything.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from smoacs_core.cross_check import AGREE
 from smoacs_core.stored_targets import range_target_errors
 
 
@@ -39,10 +40,11 @@ def rank_for_dft(table: pd.DataFrame, targets: Sequence[Mapping], stage: str) ->
         _duplicate=_flag(table, f"{stage}.unique"),
         _unrelaxed=_flag(table, f"{stage}.relax_converged"),
         _implausible=_flag(table, f"{stage}.plausible_hull_energy"),
+        _uncertain=_flag(table, f"{stage}.{AGREE}"),
         target_error=target_errors(table, targets, stage),
         _hull=table.get(f"{stage}.e_above_hull", pd.Series(np.nan, index=table.index)).astype(float).clip(lower=0),
     )
-    keys = ["_failed", "_duplicate", "_unrelaxed", "_implausible", "target_error", "_hull", "id"]
+    keys = ["_failed", "_duplicate", "_unrelaxed", "_implausible", "_uncertain", "target_error", "_hull", "id"]
     ranked = ranked.sort_values(keys, na_position="last", kind="stable")
     return ranked.drop(columns=[k for k in keys if k.startswith("_")]).reset_index(drop=True)
 

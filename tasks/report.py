@@ -14,6 +14,7 @@ from prefect import get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 
+from smoacs_core.cross_check import AGREE  # noqa: E402
 from smoacs_core.evaluation import summarize  # noqa: E402
 from smoacs_core.reference import known_formulas  # noqa: E402
 from smoacs_core.stored_targets import range_target  # noqa: E402
@@ -41,12 +42,18 @@ def _stage_table(candidates: pd.DataFrame, stage: str) -> pd.DataFrame:
     return table.astype({c: bool for c in table.columns if c.endswith("_ok") or c in ("neutral", "valid_structure", "success")})
 
 
+def _judged_by(candidates: pd.DataFrame, criterion: str) -> tuple[str, pd.DataFrame] | None:
+    """The stage a judging stage (deduplicate, cross_check) recorded ``criterion`` at, and the candidates it
+    judged there; None if it did not run."""
+    stage = next((s for s in (RELAXED, STAGE) if f"{s}.{criterion}" in candidates.columns), None)
+    return None if stage is None else (stage, candidates.dropna(subset=[f"{stage}.{criterion}"]))
+
+
 def _uniqueness(candidates: pd.DataFrame) -> dict | None:
     """Counts from stage 'deduplicate' (its criteria at the stage it judged), or None if it did not run."""
-    stage = next((s for s in (RELAXED, STAGE) if f"{s}.unique" in candidates.columns), None)
-    if stage is None:
+    if (found := _judged_by(candidates, "unique")) is None:
         return None
-    judged = candidates.dropna(subset=[f"{stage}.unique"])
+    stage, judged = found
     unique = judged[f"{stage}.unique"].astype(bool)
     counts = {"stage": stage, "candidates": len(judged), "unique": int(unique.sum())}
     if f"{stage}.novel_structure" in judged.columns:
@@ -56,6 +63,19 @@ def _uniqueness(candidates: pd.DataFrame) -> dict | None:
                    "novel_composition": int(judged[f"{stage}.novel_composition"].astype(bool).sum()),
                    "successes_unique_novel": int((success & unique & novel).sum())}
     return counts
+
+
+def _cross_check(candidates: pd.DataFrame) -> dict | None:
+    """Counts from stage 'cross_check' (at the stage it judged), or None if it did not run."""
+    if (found := _judged_by(candidates, AGREE)) is None:
+        return None
+    stage, judged = found
+    agree = judged[f"{stage}.{AGREE}"].astype(bool)
+    spread = [c for c in judged.columns if c.startswith(f"{stage}.") and c.endswith("_disagreement")]
+    return {"stage": stage, "candidates": len(judged), "agree": int(agree.sum()),
+            "successes_agree": int((agree & judged["success"].astype(bool)).sum()),
+            "mean_disagreement": {c.removeprefix(f"{stage}.").removesuffix("_disagreement"): float(judged[c].mean())
+                                  for c in spread}}
 
 
 def _dft(store, run_id: str, candidates: pd.DataFrame, judged_stage: str) -> dict | None:
@@ -136,6 +156,12 @@ def _markdown(run_id: str, summary: dict, statuses: dict, batches: dict[str, str
                   f"{counts['novel_composition']} a composition not in the reference; "
                   f"{counts['successes_unique_novel']} are successes that are unique and novel."
                   if "novel_structure" in counts else ".")]
+    if "cross_check" in summary:
+        check = summary["cross_check"]
+        spread = ", ".join(f"{p} {v:.3f}" for p, v in check["mean_disagreement"].items())
+        lines += ["", f"Second models agree with the run's predictors on {check['agree']} of {check['candidates']} "
+                  f"{check['stage']} candidates ({check['successes_agree']} of them successes); mean |difference|: "
+                  f"{spread}. Disagreeing candidates go to DFT last."]
     if "dft" in summary:
         dft = summary["dft"]
         codes = ", ".join(dft["labels"]) or ", ".join(dft["codes"])
@@ -177,6 +203,9 @@ def write_report(
     uniqueness = _uniqueness(candidates)
     if uniqueness is not None:
         summary["uniqueness"] = uniqueness
+    cross_check = _cross_check(candidates)
+    if cross_check is not None:
+        summary["cross_check"] = cross_check
     summary["batches"] = batch_states
     directory = Path(run_dir) / "report"
     directory.mkdir(parents=True, exist_ok=True)
@@ -190,7 +219,7 @@ def write_report(
     table.to_csv(directory / "candidates.csv", index=False)
     _plot(table, directory / "candidates.png")
     hull_columns = [c for c in candidates.columns
-                    if c.endswith((".e_above_hull", ".unique", ".novel_structure")) or c in DFT_COLUMNS]
+                    if c.endswith((".e_above_hull", ".unique", ".novel_structure", f".{AGREE}")) or c in DFT_COLUMNS]
     ranking = table.join(candidates.set_index("id")[hull_columns], on="id")
     ranking = ranking.assign(_order=~ranking["success"]).sort_values(["_order", "formation_energy"])
     columns = [c for c in ("id", "formula", "band_gap", "formation_energy", "tolerance_factor", "success")

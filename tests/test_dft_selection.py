@@ -56,3 +56,9 @@ def test_range_target_lookup():
 def test_nothing_left_to_select_is_an_empty_selection():
     chosen = select_for_dft(_table().iloc[0:0], TARGETS, "prerelaxed", 3, False, {"a": 5}, max_sites=20)
     assert chosen.empty and "id" in chosen.columns
+
+
+def test_candidates_the_second_model_doubts_go_after_agreeing_ones():
+    """c is closest to the target, but M3GNet disagrees with MEGNet on its formation energy."""
+    table = _table().assign(**{"prerelaxed.models_agree": [True, True, False, True, True, True]})
+    assert list(rank_for_dft(table, TARGETS, "prerelaxed")["id"])[:3] == ["b", "c", "e"]

@@ -12,7 +12,7 @@ from smoacs_core.store import StoreError
 
 def test_default_configuration_is_valid():
     config = DiscoveryConfig.from_yaml(DEFAULT_CONFIG)
-    assert config.stages == ["sample", "optimize", "prerelax", "deduplicate", "hull", "report"]
+    assert config.stages == ["sample", "optimize", "prerelax", "cross_check", "deduplicate", "hull", "report"]
     assert config.optimization.constraints.coord_tolerance == 0.15  # perovskite preset applied
     assert config.run_id == DiscoveryConfig.from_yaml(DEFAULT_CONFIG).run_id
 

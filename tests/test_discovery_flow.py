@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from flows.config import DiscoveryConfig
@@ -169,3 +170,28 @@ def test_deduplicate_stage_records_unique_and_novel(tmp_path):
     table = (config.run_dir / "uniqueness" / "optimized.csv").read_text()
     assert table.startswith("id,formula,success,duplicate_of,unique,known_composition")
     assert f"{counts['unique']} are unique" in (config.run_dir / "report" / "report.md").read_text()
+
+
+def test_cross_check_stage_records_the_second_opinion(tmp_path):
+    """M3GNet's formation energy beside MEGNet's on every candidate; the store, table and report agree."""
+    from flows.discovery import discovery
+    from smoacs_core.cross_check import DEFAULT_MAX_DISAGREEMENT
+    from smoacs_core.predictors.registry import load_predictor
+
+    config = _config(tmp_path, stages=["sample", "optimize", "cross_check", "report"],
+                     initial={"kind": "perovskite_templates", "count": 4, "seed": 3}, batch_size=4)
+    summary = discovery(config)
+    store = ResultsStore(default_store_url(tmp_path))
+    candidates = store.candidates(config.run_id)
+    structures = [store.structure(i, "optimized") for i in candidates["id"]]
+    m3gnet = load_predictor("m3gnet-eform").predict(structures)
+    assert np.allclose(candidates["optimized.formation_energy_m3gnet-eform"], m3gnet, atol=1e-5)
+    spread = np.abs(m3gnet - candidates["optimized.formation_energy"])
+    assert np.allclose(candidates["optimized.formation_energy_disagreement"], spread, atol=1e-5)
+    threshold = DEFAULT_MAX_DISAGREEMENT["formation_energy"]
+    assert list(candidates["optimized.models_agree"].astype(bool)) == list(spread <= threshold)
+    check = summary["cross_check"]
+    assert check["candidates"] == 4 and check["agree"] == int((spread <= threshold).sum())
+    assert check["mean_disagreement"]["formation_energy"] == pytest.approx(spread.mean(), abs=1e-5)
+    assert (config.run_dir / "cross_check" / "optimized.csv").is_file()
+    assert "Second models agree with the run's predictors on" in (config.run_dir / "report" / "report.md").read_text()
