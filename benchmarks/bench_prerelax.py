@@ -5,13 +5,14 @@ the same structures (FIRE, cell relaxation, fmax 0.1 eV/A, at most 300 steps). A
 success rate before relaxation and the rate after it (same predictors and criteria on the relaxed structures).
 
 Usage: ``SMOACS_MODEL_DIR=../shared/models/matgl python benchmarks/bench_prerelax.py [--count 256]``; results in
-``benchmarks/results/prerelax.json`` (a potential run alone replaces only its own entry when count and seed
-match, so the potentials can be measured in separate sessions).
+``benchmarks/results/prerelax.json`` (a potential run alone replaces only its own entry when the optimized
+structures are the same, by hash, so the potentials can be measured in separate sessions).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import time
@@ -44,11 +45,13 @@ def main() -> None:
     templates = perovskite_templates(args.count, seed=args.seed)
     structures = [c.structure for c in optimize(templates, predictors, config).crystals]
     labels = [t.label for t in templates]
+    fingerprint = hashlib.sha256("".join(s.to(fmt="poscar") for s in structures).encode()).hexdigest()[:16]
     out = RESULTS / "prerelax.json"
-    results: dict = {"count": args.count, "seed": args.seed, "threads": 2, "potentials": {}}
+    results: dict = {"count": args.count, "seed": args.seed, "threads": 2, "structures_sha256": fingerprint,
+                     "potentials": {}}
     earlier = json.loads(out.read_text()) if out.exists() else {}
-    if (earlier.get("count"), earlier.get("seed", 0)) == (args.count, args.seed):
-        results["potentials"] = earlier["potentials"]  # same structures: keep the other potential's numbers
+    if earlier.get("structures_sha256") == fingerprint:
+        results["potentials"] = earlier["potentials"]  # the same structures: keep the other potential's numbers
     for potential in args.potentials:
         relax = RelaxConfig(potential=potential)
         calculator = ase_calculator(potential)
