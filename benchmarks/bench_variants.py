@@ -13,6 +13,8 @@ paper's success rate on the optimized structures, then every candidate relaxed w
 0.1, 300 steps) and judged again by the same predictors and criteria (relaxed success). With ``--gpaw-top N``
 the N best relaxed candidates per target (successes first, then the smallest gap error) get GPAW-PBE(+U)
 (``run_gpaw`` defaults: 600 eV, MP U and moments, band path); confirmed = GPAW gap inside the target range.
+The relaxed candidates are saved (``results/variant_candidates/<variant>-<target>.json``), so ``--gpaw-only``
+can check them later without optimizing again.
 
 Usage: ``SMOACS_MODEL_DIR=../shared/models/matgl python benchmarks/bench_variants.py [--variants plain
 projection] [--targets 1.5] [--gpaw-top 8]``; results in ``benchmarks/results/variants.json`` (merged per
@@ -28,6 +30,7 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+CANDIDATES = RESULTS / "variant_candidates"
 TARGETS = (1.5, 2.5)
 MARGIN = 0.2
 VARIANTS = ("plain", "projection", "composition_only", "stability")
@@ -79,27 +82,41 @@ def run_target(name: str, centre: float, count: int, seed: int, gpaw_top: int, c
         "final_relax_seconds": relax_seconds,
         **survival_summary(table),
     }
+    candidates = [
+        {"label": label, "formula": row.formula, "success": bool(row.success), "band_gap": float(row.band_gap),
+         "structure": None if r.structure is None else r.structure.as_dict()}
+        for label, row, r in zip(labels, table.itertuples(index=False), relaxed, strict=True)
+    ]
+    CANDIDATES.mkdir(parents=True, exist_ok=True)  # the relaxed candidates, for a GPAW check in a later session
+    candidates_file(name, centre).write_text(json.dumps(candidates) + "\n")
     if gpaw_top:
-        out["gpaw"] = gpaw_check(table, relaxed, labels, centre, gpaw_top)
+        out["gpaw"] = gpaw_check(candidates, centre, gpaw_top)
     print(name, centre, json.dumps({k: v for k, v in out.items() if k != "gpaw"}, default=float), flush=True)
     return out
 
 
-def gpaw_check(table, relaxed, labels, centre: float, top: int) -> dict:
-    """GPAW-PBE(+U) relax + gap of the best ``top`` relaxed candidates; confirmed = gap in the target range."""
+def candidates_file(name: str, centre: float) -> Path:
+    return CANDIDATES / f"{name}-{centre:g}.json"
+
+
+def gpaw_check(candidates: list[dict], centre: float, top: int) -> dict:
+    """GPAW-PBE(+U) relax + gap of the best ``top`` relaxed candidates (successes after relaxation first, then
+    the smallest gap error); confirmed = GPAW gap inside the target range."""
+    from pymatgen.core import Structure
+
     from vasp_inputs.gpaw.run import run_gpaw
 
-    ranked = table.assign(label=labels, error=(table["band_gap"] - centre).abs(),
-                          usable=[r.structure is not None for r in relaxed])
-    ranked = ranked[ranked["usable"]].sort_values(["success", "error"], ascending=[False, True]).head(top)
-    chosen = {row.label: relaxed[i].structure for i, row in ranked.iterrows()}
+    usable = [c for c in candidates if c["structure"] is not None]
+    ranked = sorted(usable, key=lambda c: (not c["success"], abs(c["band_gap"] - centre)))[:top]
+    chosen = {c["label"]: Structure.from_dict(c["structure"]) for c in ranked}
     with tempfile.TemporaryDirectory() as root:
         results = run_gpaw(chosen, Path(root))
     rows = []
-    for result, row in zip(results, ranked.itertuples(index=False), strict=True):
-        rows.append({"candidate": result.candidate, "formula": row.formula, "ml_success": bool(row.success),
-                     "ml_gap": float(row.band_gap), "status": result.status, "label": result.label,
+    for result, row in zip(results, ranked, strict=True):
+        rows.append({"candidate": result.candidate, "formula": row["formula"], "ml_success": row["success"],
+                     "ml_gap": row["band_gap"], "status": result.status, "label": result.label,
                      "gpaw_gap": result.band_gap, "seconds": result.seconds, "message": result.message[:200]})
+        print(json.dumps(rows[-1]), flush=True)
     done = [r for r in rows if r["status"] == "completed" and r["gpaw_gap"] is not None]
     confirmed = [r for r in done if centre - MARGIN <= r["gpaw_gap"] <= centre + MARGIN]
     return {"top": top, "completed": len(done), "confirmed": len(confirmed), "candidates": rows,
@@ -113,6 +130,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gpaw-top", type=int, default=0, help="GPAW-check the N best per target (0: none).")
+    parser.add_argument("--gpaw-only", action="store_true",
+                        help="Only the GPAW check, on the candidates an earlier run saved (no optimization).")
     parser.add_argument("--out", type=Path, default=RESULTS / "variants.json")
     args = parser.parse_args()
 
@@ -121,15 +140,19 @@ def main() -> None:
     from smoacs_core.relax.potentials import ase_calculator
 
     torch.set_num_threads(2)
-    calculator = ase_calculator("m3gnet")
+    calculator = None if args.gpaw_only else ase_calculator("m3gnet")
     results = json.loads(args.out.read_text()) if args.out.exists() else {"variants": {}}
     results.update({"count": args.count, "seed": args.seed, "margin": MARGIN, "threads": 2})
     predictors_cache: dict = {}
     for name in args.variants:
         for centre in args.targets:
-            results["variants"].setdefault(name, {})[f"{centre:g}"] = run_target(
-                name, centre, args.count, args.seed, args.gpaw_top, calculator, predictors_cache
-            )
+            if args.gpaw_only:
+                saved = json.loads(candidates_file(name, centre).read_text())
+                results["variants"][name][f"{centre:g}"]["gpaw"] = gpaw_check(saved, centre, args.gpaw_top or 8)
+            else:
+                results["variants"].setdefault(name, {})[f"{centre:g}"] = run_target(
+                    name, centre, args.count, args.seed, args.gpaw_top, calculator, predictors_cache
+                )
             args.out.parent.mkdir(parents=True, exist_ok=True)  # after each target: a crash keeps the others
             args.out.write_text(json.dumps(results, indent=2, default=float) + "\n")
 
