@@ -42,13 +42,10 @@ def cross_check_candidates(
     logger = get_run_logger()
     store = open_store(store_url)
     table = stored_candidates(store, run_id, "cross-check").set_index("id")
-    ids, structures = [], []
-    for candidate_id in table.index:
-        try:
-            structures.append(store.structure(candidate_id, stage))
-            ids.append(candidate_id)
-        except KeyError:
-            logger.warning("candidate %s has no %s structure: left out of the cross-check", candidate_id, stage)
+    found = store.structures(table.index, stage)
+    for candidate_id in table.index.difference(list(found)):
+        logger.warning("candidate %s has no %s structure: left out of the cross-check", candidate_id, stage)
+    ids, structures = list(found), list(found.values())
     primary = {}
     for prop in cross_check.properties():
         column = f"{stage}.{prop}"

@@ -90,12 +90,7 @@ def submit_dft(run_id: str, run_dir: str, store_url: str, dft: DftConfig, judged
     handed = handed[handed["code"] == dft.code_name]
     if dft.code == "gpaw":  # a GPAW row still 'submitted' was interrupted mid-calculation: compute it again
         handed = handed[handed["status"] != "submitted"]
-    structures = {}
-    for candidate_id in table["id"]:
-        try:
-            structures[candidate_id] = store.structure(candidate_id, judged_stage)
-        except KeyError:
-            continue
+    structures = store.structures(table["id"], judged_stage)
     config = store.run(run_id).config
     targets = config.get("optimization", {}).get("targets", [])
     already = set(handed["candidate_id"])

@@ -67,12 +67,9 @@ def place_candidates_on_hull(
     column = f"{stage}.{energy_property or ENERGY_PROPERTIES[hull_config.footing]}"
     if column not in table.columns:
         raise ValueError(f"run {run_id}: no property '{column}' in the store (has stage '{stage}' run?)")
-    candidates, without_structure = [], []
-    for candidate_id, energy in zip(table["id"], table[column], strict=True):
-        try:
-            candidates.append((candidate_id, store.structure(candidate_id, stage), energy))
-        except KeyError:
-            without_structure.append(candidate_id)
+    found = store.structures(table["id"], stage)
+    candidates = [(i, found[i], energy) for i, energy in zip(table["id"], table[column], strict=True) if i in found]
+    without_structure = [i for i in table["id"] if i not in found]
     if not candidates:
         raise ValueError(f"run {run_id}: no candidate has a '{stage}' structure")
     systems = {frozenset(el.symbol for el in s.composition.elements) for _, s, _ in candidates}

@@ -41,12 +41,11 @@ def deduplicate_candidates(
     store = open_store(store_url)
     table = stored_candidates(store, run_id, "de-duplicate")
     table = table.sort_values(["success", "id"], ascending=[False, True])
-    candidates = []
+    found = store.structures(table["id"], stage)
     for candidate_id in table["id"]:
-        try:
-            candidates.append((candidate_id, store.structure(candidate_id, stage)))
-        except KeyError:
+        if candidate_id not in found:
             logger.warning("candidate %s has no %s structure: left out of de-duplication", candidate_id, stage)
+    candidates = list(found.items())
     reference = None
     if novelty.reference is not None:
         reference = ReferenceSet.from_source(novelty.reference, SmoacsSettings())

@@ -118,3 +118,17 @@ def test_later_stages_add_criteria_structures_and_dft_rows_without_touching_cand
         store.save_criteria("run1", "optimized", {"ghost": {"unique": True}})
     with pytest.raises(KeyError, match="no GPAW calculation of candidate 'run1-b0-0'"):
         store.update_dft_calculations("run1", [{"candidate_id": "run1-b0-0", "code": "GPAW", "status": "lost"}])
+
+
+def test_structures_of_many_candidates_in_one_call(store, srtio3):
+    """In the order asked; a candidate without a structure at that stage is left out, not an error."""
+    store.start_run("run1", "demo", {}, {})
+    store.save_candidates("run1", [_candidate(0), _candidate(1)])
+    relaxed = srtio3.copy()
+    relaxed.scale_lattice(relaxed.volume * 1.02)
+    store.save_structures("run1", "dft", {"run1-b0-1": (relaxed, None)})
+    optimized = store.structures(["run1-b0-1", "ghost", "run1-b0-0"], "optimized")
+    assert list(optimized) == ["run1-b0-1", "run1-b0-0"]
+    assert optimized["run1-b0-0"] == store.structure("run1-b0-0", "optimized")
+    dft = store.structures(["run1-b0-0", "run1-b0-1"], "dft")
+    assert list(dft) == ["run1-b0-1"] and dft["run1-b0-1"].volume == pytest.approx(relaxed.volume)

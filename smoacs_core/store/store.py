@@ -333,6 +333,16 @@ class ResultsStore:
                 raise KeyError(f"no {stage} structure for candidate '{candidate_id}'")
             return Structure.from_dict(record.structure)
 
+    def structures(self, candidate_ids: Iterable[str], stage: str) -> dict[str, Structure]:
+        """The ``stage`` structures of the given candidates, in their order, in one query; candidates without
+        one are left out (the caller says what that means for its stage)."""
+        candidate_ids = list(candidate_ids)
+        with Session(self.engine) as session:
+            records = session.scalars(select(StructureRecord).where(
+                StructureRecord.stage == stage, StructureRecord.candidate_id.in_(candidate_ids)))
+            found = {r.candidate_id: r.structure for r in records}
+        return {i: Structure.from_dict(found[i]) for i in candidate_ids if i in found}
+
 
 def _check_candidates(session: Session, run_id: str, ids: Iterable[str]) -> None:
     """KeyError naming the ids that are not candidates of the run."""
