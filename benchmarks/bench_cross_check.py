@@ -54,10 +54,14 @@ def main() -> None:
     from smoacs_core.predictors.registry import load_predictor
     from smoacs_core.relax.potentials import ase_calculator
     from smoacs_core.relax.relax import RelaxConfig, relax_structures
+    from smoacs_core.run import load_predictors
+    from smoacs_core.settings import SmoacsSettings
     from smoacs_core.templates import perovskite_templates
 
     torch.set_num_threads(2)
-    megnet, m3gnet = load_predictor("megnet-eform"), load_predictor("m3gnet-eform")
+    config = OptimizationConfig.preset("perovskite", seed=args.seed)  # MEGNet E_f and gap: the run's predictors
+    predictors = load_predictors(config, SmoacsSettings())
+    megnet, m3gnet = predictors["megnet-eform"], load_predictor("m3gnet-eform")
     known = set(megnet.supported_elements) & set(m3gnet.supported_elements)
     structures, dft = known_materials(args.known)
     usable = [i for i, s in enumerate(structures) if {e.symbol for e in s.composition} <= known]
@@ -83,8 +87,6 @@ def main() -> None:
     }
     print(json.dumps(results, indent=2), flush=True)
 
-    config = OptimizationConfig.preset("perovskite", seed=args.seed)
-    predictors = {name: load_predictor(name) for name in sorted({t.predictor for t in config.targets})}
     templates = perovskite_templates(args.count, length_range=(3.5, 5.0), seed=args.seed)
     optimized = [c.structure for c in optimize(templates, predictors, config).crystals]
     relaxed = relax_structures(optimized, [t.label for t in templates], ase_calculator("m3gnet"), RelaxConfig())
