@@ -244,6 +244,36 @@ def test_scf_failure_marks_the_candidate_and_the_others_still_run(tmp_path):
     assert abs(si_result.band_gap - 0.57) < 0.1
 
 
+def test_eigensolver_breakdown_falls_back_to_the_other_eigensolver(tmp_path):
+    """Spin-polarized bcc Cr breaks GPAW's PPCG eigensolver (LinAlgError in the relaxation's first SCF);
+    the relaxation is rerun with Davidson, the candidate completes and its message says what happened."""
+    cr = Structure(Lattice.cubic(2.88), ["Cr", "Cr"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    settings = GpawSettings(ecut=300, reciprocal_density=30, static_reciprocal_density=30, fmax=0.5,
+                            bandpath_npoints=20, pulay_correction=False, eigensolver="ppcg")
+    (result,) = run_gpaw({"Cr": cr}, tmp_path, settings)
+    assert result.status == "completed", result.message
+    assert result.band_gap == 0.0  # a metal
+    assert result.message.startswith("eigensolver fallback: relax rerun with davidson, ppcg failed (")
+    assert "not positive definite" in result.message
+
+
+def test_eigensolver_fallback_leaves_other_errors_to_the_caller():
+    from gpaw import KohnShamConvergenceError
+
+    from vasp_inputs.gpaw.jobs import with_eigensolver_fallback
+
+    def unconverged(settings):
+        raise KohnShamConvergenceError("not converged")
+
+    def always_broken(settings):
+        raise np.linalg.LinAlgError(f"{settings.eigensolver} broke down")
+
+    with pytest.raises(KohnShamConvergenceError):
+        with_eigensolver_fallback("relax", GpawSettings(), unconverged)
+    with pytest.raises(np.linalg.LinAlgError, match="ppcg broke down"):  # one retry, then the failure stands
+        with_eigensolver_fallback("relax", GpawSettings(), always_broken)
+
+
 @pytest.mark.slow
 def test_srtio3_relaxes_from_a_strained_cell(tmp_path):
     """A 5-atom perovskite, relaxed from a 2%-strained cell (about 2 minutes on 2 busy cores). Spin

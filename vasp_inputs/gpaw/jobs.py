@@ -9,9 +9,10 @@ the failure and its reason stay in the job store like any other result.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 from atomate2.ase.jobs import AseRelaxMaker
@@ -31,6 +32,26 @@ from vasp_inputs.gpaw.settings import BandGapMethod, GpawSettings
 GpawStep = Literal["relax", "band gap"]
 RELAX_LOG, PULAY_LOG, SCF_LOG, BANDS_LOG = "relax.txt", "pulay.txt", "scf.txt", "bands.txt"
 BANDSTRUCTURE_FILE = "bandstructure.json"
+FALLBACK_NOTE = "eigensolver fallback"
+_OTHER_EIGENSOLVER = {"davidson": "ppcg", "ppcg": "davidson"}
+_Output = TypeVar("_Output")
+
+
+def with_eigensolver_fallback(
+    step: GpawStep, settings: GpawSettings, run: Callable[[GpawSettings], _Output]
+) -> tuple[_Output, str | None]:
+    """``run(settings)``; if its eigensolver breaks down, once more with GPAW's other plane-wave eigensolver.
+
+    Davidson and PPCG break down on different cells (a subspace matrix that is not positive definite, numpy's
+    LinAlgError): Davidson on 2 %-strained KZnF3, where PPCG converges; PPCG on spin-polarized bcc Cr, where
+    Davidson converges. Returns the output and, after a fallback, a note saying what happened.
+    """
+    try:
+        return run(settings), None
+    except np.linalg.LinAlgError as error:
+        other = _OTHER_EIGENSOLVER[settings.eigensolver]
+        output = run(settings.model_copy(update={"eigensolver": other}))
+        return output, f"{FALLBACK_NOTE}: {step} rerun with {other}, {settings.eigensolver} failed ({error})"
 
 
 class GpawFailure(BaseModel):
@@ -71,6 +92,8 @@ class GpawBandGapDoc(BaseModel):
     method: BandGapMethod
     band_kpoints: int = Field(description="k-points of the non-self-consistent run (0 for a metal: not run).")
     edges: BandEdges
+    eigensolver: str = Field(description="The eigensolver the numbers come from.")
+    notes: list[str] = Field(default_factory=list, description="E.g. an eigensolver fallback.")
     seconds: float
 
 
@@ -138,6 +161,7 @@ def band_gap_of(structure: Structure, settings: GpawSettings, directory: Path) -
         method=settings.band_gap_method,
         band_kpoints=band_kpoints,
         edges=edges,
+        eigensolver=settings.eigensolver,
         seconds=time.perf_counter() - start,
     )
 
@@ -173,25 +197,31 @@ class GpawRelaxMaker(AseRelaxMaker):
         self, structure: Structure, prev_dir: str | Path | None = None
     ) -> AseStructureTaskDoc | GpawFailure:
         """Relax ``structure``; a GPAW error or an unconverged relaxation stops the jobs after this one."""
-        log = PULAY_LOG
+        logs = f"{PULAY_LOG}, {RELAX_LOG}"
         try:
-            self._pulay_energy = 0.0
-            if self.settings.pulay_correction and self.relax_cell and self.steps > 1:
-                dedecut = measure_dedecut(structure, self.settings, Path.cwd() / log)
-                self._pulay_energy = pulay_energy(dedecut, self.settings.ecut)
-                self.tags = [f"dE/decut {dedecut:.6f}", f"Pulay stress {self._pulay_energy:.5f} eV / V"]
-            log = RELAX_LOG
-            self.calculator_kwargs = gpaw_parameters(structure, self.settings,
-                                                     reciprocal_density=self.settings.reciprocal_density,
-                                                     txt=Path.cwd() / log)
-            self._calculator = None
-            doc = AseRelaxMaker.make.original(self, structure, prev_dir)
+            doc, note = with_eigensolver_fallback(
+                "relax", self.settings, lambda settings: self._relax(structure, settings, prev_dir))
         except Exception as error:  # noqa: BLE001 -- GPAW can fail anywhere on a bad geometry
-            return Response(output=GpawFailure.from_exception("relax", error, self.settings, log),
+            return Response(output=GpawFailure.from_exception("relax", error, self.settings, logs),
                             stop_children=True)
+        if note is not None:
+            doc.tags = [*(doc.tags or []), note]
         if doc.state != TaskState.SUCCESS and not self.settings.accept_unconverged_relaxation:
             return Response(output=doc, stop_children=True)
         return doc
+
+    def _relax(self, structure: Structure, settings: GpawSettings, prev_dir: str | Path | None) -> AseStructureTaskDoc:
+        """atomate2's relaxation job body with ``settings`` (the Pulay stress first, when the cell relaxes)."""
+        self._pulay_energy = 0.0
+        self.tags = []
+        if settings.pulay_correction and self.relax_cell and self.steps > 1:
+            dedecut = measure_dedecut(structure, settings, Path.cwd() / PULAY_LOG)
+            self._pulay_energy = pulay_energy(dedecut, settings.ecut)
+            self.tags = [f"dE/decut {dedecut:.6f}", f"Pulay stress {self._pulay_energy:.5f} eV / V"]
+        self.calculator_kwargs = gpaw_parameters(structure, settings, reciprocal_density=settings.reciprocal_density,
+                                                 txt=Path.cwd() / RELAX_LOG)
+        self._calculator = None
+        return AseRelaxMaker.make.original(self, structure, prev_dir)
 
     def run_ase(self, mol_or_struct: Structure, prev_dir: str | Path | None = None) -> AseResult:
         """atomate2's relaxation, with the Pulay-corrected cell filter in place of the plain Frechet one."""
@@ -211,6 +241,8 @@ class GpawBandGapMaker(Maker):
     @job
     def make(self, structure: Structure) -> GpawBandGapDoc | GpawFailure:
         try:
-            return band_gap_of(structure, self.settings, Path.cwd())
+            doc, note = with_eigensolver_fallback(
+                "band gap", self.settings, lambda settings: band_gap_of(structure, settings, Path.cwd()))
         except Exception as error:  # noqa: BLE001 -- the failure is this job's output
             return GpawFailure.from_exception("band gap", error, self.settings, f"{SCF_LOG}, {BANDS_LOG}")
+        return doc if note is None else doc.model_copy(update={"notes": [*doc.notes, note]})

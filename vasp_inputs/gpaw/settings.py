@@ -55,7 +55,8 @@ class GpawSettings(BaseModel):
     eigensolver: Literal["davidson", "ppcg"] = Field(
         default="davidson",
         description="Plane-wave eigensolver. GPAW 26's implicit default (PPCG) stopped with a LinAlgError "
-                    "on spin-polarized bcc Cr, where Davidson converged; it was no faster elsewhere.",
+                    "on spin-polarized bcc Cr, where Davidson converged; it was no faster elsewhere. A step "
+                    "whose eigensolver breaks down is rerun once with the other one (jobs.py).",
     )
     scf_maxiter: int = Field(default=333, ge=1, description="SCF iteration limit (GPAW's default).")
     scf_energy_tolerance: float = Field(

@@ -22,7 +22,7 @@ from pymatgen.core import Structure
 
 from vasp_inputs.gpaw.calculator import physics_for
 from vasp_inputs.gpaw.flows import GpawRelaxBandGapMaker
-from vasp_inputs.gpaw.jobs import GpawBandGapDoc, GpawBandGapMaker, GpawFailure, GpawRelaxMaker
+from vasp_inputs.gpaw.jobs import FALLBACK_NOTE, GpawBandGapDoc, GpawBandGapMaker, GpawFailure, GpawRelaxMaker
 from vasp_inputs.gpaw.run import INPUT_FILE, RESULT_FILE, WORKER_LOG, result_to_json
 from vasp_inputs.gpaw.settings import GpawSettings
 from vasp_inputs.results import DftResult
@@ -54,12 +54,13 @@ def collect_result(
     if isinstance(relax, AseStructureTaskDoc):
         relaxed_part = {"structure": _plain(relax.structure),
                         "energy_per_atom": relax.output.energy_per_atom}
+        notes.extend(tag for tag in relax.tags or [] if tag.startswith(FALLBACK_NOTE))
         if relax.state != TaskState.SUCCESS:
             notes.append(f"relaxation not converged: forces above fmax at the step limit ({relax.input.steps})")
     if isinstance(gap, GpawBandGapDoc):
         return DftResult(**base, status="completed", structure=_plain(gap.structure),
                          energy_per_atom=gap.energy_per_atom, band_gap=gap.edges.band_gap,
-                         is_gap_direct=gap.edges.is_direct, message="; ".join(notes))
+                         is_gap_direct=gap.edges.is_direct, message="; ".join([*notes, *gap.notes]))
     if isinstance(gap, GpawFailure):
         notes.append(gap.message)
     elif not notes:
