@@ -6,7 +6,11 @@ Variants (perovskite mode, MEGNet E_f + MEGNet PBE gap, 200 steps):
 * ``plain``: the paper's method (the control);
 * ``projection``: relaxation projection, M3GNet-relaxed geometry at 4 graph rebuilds (``RelaxationProjection``);
 * ``composition_only``: lattice and coordinate rates 0, geometry only from the projections;
-* ``stability``: the ML-potential stability term in the loss (``StabilityTerm`` defaults).
+* ``stability``: the ML-potential stability term in the loss (``StabilityTerm`` defaults);
+* ``composition_straight_through``: ``composition_only`` with the straight-through estimator (the predictors
+  judge the one-hot crystals), softmax temperature 1 -> 0.1 and type/pattern rates 0.2;
+* ``composition_restarts``: ``composition_straight_through`` with 4 random starts per template (initial logits
+  with standard deviation 0.5), the best start kept.
 
 For each variant and each target (1.5 and 2.5 eV +- 0.2): 64 perovskite templates (lengths 3.5-5 A), the
 paper's success rate on the optimized structures, then every candidate relaxed with M3GNet (FIRE, cell, fmax
@@ -33,7 +37,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 CANDIDATES = RESULTS / "variant_candidates"
 TARGETS = (1.5, 2.5)
 MARGIN = 0.2
-VARIANTS = ("plain", "projection", "composition_only", "stability")
+VARIANTS = (
+    "plain", "projection", "composition_only", "stability", "composition_straight_through", "composition_restarts",
+)
 
 
 def variant_config(name: str, centre: float, seed: int):
@@ -46,6 +52,12 @@ def variant_config(name: str, centre: float, seed: int):
     elif name == "composition_only":
         overrides["relaxation"] = RelaxationProjection()
         overrides["learning_rates"] = {"lattice": 0.0, "coords": 0.0}
+    elif name in ("composition_straight_through", "composition_restarts"):
+        overrides["relaxation"] = RelaxationProjection()
+        overrides["learning_rates"] = {"lattice": 0.0, "coords": 0.0, "types": 0.2, "pattern": 0.2}
+        overrides.update(straight_through=True, temperature_start=1.0, temperature_end=0.1)
+        if name == "composition_restarts":
+            overrides.update(restarts=4, initial_logit_std=0.5)
     elif name == "stability":
         overrides["stability"] = StabilityTerm()
     return OptimizationConfig.preset("perovskite", **overrides)

@@ -144,6 +144,25 @@ class OptimizationConfig(BaseModel):
     stability: StabilityTerm | None = Field(
         default=None, description="Force/stress loss from an ML potential (None: the paper's method)."
     )
+    straight_through: bool = Field(
+        default=False,
+        description="Predict on the one-hot crystal the run returns, with the softmax's gradient (straight-"
+        "through estimator). Without it the predictors see a mixture of elements, which meets the targets "
+        "where no discrete choice does; pair it with a temperature near 1 and a type rate near 0.2, where "
+        "the softmax still passes gradients (docs/smoacs.md).",
+    )
+    initial_logit_std: float = Field(
+        default=0.0, ge=0,
+        description="Standard deviation of the random initial type and pattern logits (seeded). 0: every "
+        "element starts equally likely, as in the paper; then a straight-through run starts every site "
+        "from the same element (the first allowed one).",
+    )
+    restarts: int = Field(
+        default=1, ge=1,
+        description="Independent starts per template, optimized in one batch (cost x restarts). Each "
+        "template returns its best start: the one that meets every criterion, then the lowest loss, judged "
+        "on the one-hot crystal with a fresh graph. Needs initial_logit_std > 0 to differ.",
+    )
     include_elements: list[str] | None = Field(default=None, description="Only these elements may be placed.")
     exclude_elements: list[str] = Field(default_factory=list, description="Elements never placed.")
     max_patterns: int = Field(default=10, ge=1, description="Oxidation patterns per free crystal (paper A.11).")
@@ -159,6 +178,9 @@ class OptimizationConfig(BaseModel):
             raise ValueError(f"targets: duplicate target names {names}")
         if self.tolerance is not None and self.mode == "free":
             raise ValueError("tolerance: the tolerance factor needs a perovskite mode")
+        if self.restarts > 1 and self.initial_logit_std == 0:
+            raise ValueError(f"restarts: {self.restarts} starts from the same logits would be identical; "
+                             "set initial_logit_std > 0")
         return self
 
     @property

@@ -80,6 +80,7 @@ class DifferentiableCrystals(nn.Module):
         constraints: GeometryConstraints,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
+        initial_logit_std: float = 0.0,
     ):
         super().__init__()
         if not templates:
@@ -104,6 +105,10 @@ class DifferentiableCrystals(nn.Module):
         self.frac_coords = nn.Parameter(frac)
         self.type_logits = nn.Parameter(torch.zeros((num_sites, num_elements), dtype=dtype))
         self.pattern_logits = nn.Parameter(torch.zeros((len(templates), max_patterns), dtype=dtype))
+        if initial_logit_std > 0:  # random starts (torch's seeded generator); 0 leaves the generator untouched
+            with torch.no_grad():
+                self.type_logits.normal_(0.0, initial_logit_std)
+                self.pattern_logits.normal_(0.0, initial_logit_std)
 
         site_crystal = torch.repeat_interleave(torch.arange(len(templates)), torch.tensor(sizes))
         pattern_valid = torch.zeros((len(templates), max_patterns), dtype=torch.bool)
@@ -180,9 +185,20 @@ class DifferentiableCrystals(nn.Module):
         outer = torch.softmax((mixed / temperature).masked_fill(~allowed_any, _MASKED_LOGIT), dim=-1)
         return outer, per_pattern, site_weights
 
-    def soft_batch(self, temperature: float) -> tuple[CrystalBatch, torch.Tensor, torch.Tensor]:
-        """The current soft crystals, plus per-pattern distributions and site pattern weights (for radii)."""
+    def soft_batch(
+        self, temperature: float, straight_through: bool = False
+    ) -> tuple[CrystalBatch, torch.Tensor, torch.Tensor]:
+        """The current soft crystals, plus per-pattern distributions and site pattern weights (for radii).
+
+        ``straight_through``: the batch carries the one-hot types ``discretize`` would output, with the soft
+        distribution's gradient (straight-through estimator), so the predictors judge the crystal the run
+        will return, not a mixture of elements that no discrete choice reproduces.
+        """
         types, per_pattern, site_weights = self.atom_distribution(temperature)
+        if straight_through:
+            _, chosen = self._discrete_choice(types.detach(), temperature)
+            one_hot = torch.nn.functional.one_hot(chosen, types.shape[-1]).to(types.dtype)
+            types = one_hot + types - types.detach()
         batch = CrystalBatch(
             lattices=self.lattices(),
             frac_coords=self.wrapped_frac_coords(),
@@ -191,6 +207,14 @@ class DifferentiableCrystals(nn.Module):
             vocabulary=self.vocabulary.symbols,
         )
         return batch, per_pattern, site_weights
+
+    def _discrete_choice(self, types: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,) most probable pattern of each crystal and (N,) element index: per site the most probable
+        element that pattern allows."""
+        chosen_pattern = self.pattern_weights(temperature).argmax(dim=-1)
+        sites = torch.arange(len(self.site_crystal), device=types.device)
+        allowed = self.masks[sites, chosen_pattern[self.site_crystal]]
+        return chosen_pattern, types.masked_fill(~allowed, -1.0).argmax(dim=-1)
 
     def expected_site_radii(self, per_pattern: torch.Tensor, site_weights: torch.Tensor) -> torch.Tensor:
         """(N,) ionic radius at each site, averaged over elements and patterns with their probabilities."""
@@ -239,12 +263,10 @@ class DifferentiableCrystals(nn.Module):
     def discretize(self, temperature: float) -> list[DiscreteCrystal]:
         """One-hot crystals: the most probable pattern, then per site the most probable element it allows."""
         types, per_pattern, _ = self.atom_distribution(temperature)
-        chosen_pattern = self.pattern_weights(temperature).argmax(dim=-1)
-        site_pattern = chosen_pattern[self.site_crystal]
-        sites = torch.arange(len(self.site_crystal), device=types.device)
-        allowed = self.masks[sites, site_pattern]
-        constrained = types.masked_fill(~allowed, -1.0).argmax(dim=-1)
+        chosen_pattern, constrained = self._discrete_choice(types, temperature)
         agrees = constrained == types.argmax(dim=-1)
+        sites = torch.arange(len(self.site_crystal), device=types.device)
+        site_pattern = chosen_pattern[self.site_crystal]
         lengths = self.lengths().cpu().double().numpy()
         angles = self.angles_deg().cpu().double().numpy()
         frac = self.wrapped_frac_coords().cpu().double().numpy()

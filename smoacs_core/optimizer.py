@@ -5,7 +5,9 @@ Each step: build the soft crystals at the current temperature, predict every tar
 cosine decay, project back into the constraint boxes. Graphs are rebuilt on a sine schedule. A crystal whose
 loss is not finite (e.g. a cell with no neighbour within a model's cutoff) contributes nothing and its
 gradients are zeroed, so it cannot poison the rest of the batch. An optional stability term (forces and stress
-of the soft crystals under an ML potential, smoacs_core/stability.py) adds to each crystal's loss.
+of the soft crystals under an ML potential, smoacs_core/stability.py) adds to each crystal's loss. With
+``straight_through`` the predictors see the one-hot crystals; with ``restarts`` every template is optimized
+from several random starts in the same batch and keeps its best (smoacs_core/restarts.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from smoacs_core.graph import NeighborGraph, build_neighbor_graph
 from smoacs_core.predictors.base import PropertyPredictor
 from smoacs_core.relax.potentials import ase_calculator
 from smoacs_core.relax.relax import RelaxConfig, relax_structures
+from smoacs_core.restarts import best_of_restarts
 from smoacs_core.schedules import projection_steps, rebuild_steps, temperature
 from smoacs_core.stability import StabilityModel, load_stability_model
 from smoacs_core.targets import tolerance_factor
@@ -58,6 +61,8 @@ class OptimizationResult:
     seconds: float = 0.0
     graph_seconds: float = 0.0
     relax_seconds: float = 0.0
+    chosen_restarts: list[int] = field(default_factory=list)
+    """which start each returned crystal came from (with ``config.restarts`` > 1; the history covers all)"""
 
 
 def build_vocabulary(predictors: Mapping[str, PropertyPredictor], config: OptimizationConfig) -> ElementVocabulary:
@@ -100,7 +105,7 @@ def optimize(
     relax_calculator: Calculator | None = None,
     stability_model: StabilityModel | None = None,
 ) -> OptimizationResult:
-    """Optimize ``templates`` toward ``config.targets``; returns one-hot, charge-neutral crystals.
+    """Optimize ``templates`` toward ``config.targets``; returns one-hot, charge-neutral crystals, one per template.
 
     Args:
         templates: initial crystals with their oxidation patterns.
@@ -118,7 +123,9 @@ def optimize(
     vocabulary = vocabulary or build_vocabulary(predictors, config)
     for predictor in predictors.values():
         predictor.to(device)
-    crystals = DifferentiableCrystals(templates, vocabulary, config.constraints, device=device)
+    starts = list(templates) * config.restarts
+    crystals = DifferentiableCrystals(starts, vocabulary, config.constraints, device=device,
+                                      initial_logit_std=config.initial_logit_std)
     rates = config.learning_rates
     groups = [
         {"params": [crystals.scaled_lengths, crystals.angles], "lr": rates.lattice},
@@ -165,7 +172,7 @@ def optimize(
             graphs = {c: build_neighbor_graph(lattices, frac, crystals.site_crystal, c) for c in cutoffs}
             result.graph_seconds += time.perf_counter() - graph_start
 
-        batch, per_pattern, site_weights = crystals.soft_batch(temp)
+        batch, per_pattern, site_weights = crystals.soft_batch(temp, config.straight_through)
         predictions = {
             target.name: predictors[target.predictor](batch, graphs[predictors[target.predictor].cutoff])
             for target in config.targets
@@ -199,6 +206,8 @@ def optimize(
             on_step(record)
 
     result.crystals = crystals.discretize(config.temperature_end)
+    if config.restarts > 1:
+        result.crystals, result.chosen_restarts = best_of_restarts(result.crystals, templates, predictors, config)
     result.seconds = time.perf_counter() - start
     return result
 

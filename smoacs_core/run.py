@@ -59,6 +59,8 @@ def run_optimization(
     result = optimize(templates, predictors, config, on_step=on_step)
     start = time.perf_counter()
     table = evaluate_candidates(result.crystals, result.templates, predictors, config, device=config.device)
+    if result.chosen_restarts:
+        table["start"] = result.chosen_restarts
     summary = summarize(table, known_formulas)
     summary["timing"] = {
         "optimization_seconds": result.seconds,

@@ -121,6 +121,33 @@ def test_one_hot_soft_prediction_equals_discrete_prediction(srtio3, predictors, 
     assert soft == pytest.approx(-3.548, abs=1e-3)
 
 
+def test_straight_through_batch_is_the_discrete_crystal_with_the_soft_gradient(vocabulary):
+    """Forward: exactly the one-hot types ``discretize`` returns, at a temperature where the soft crystal is
+    still a mixture. Backward: the softmax's gradient, unchanged."""
+    crystals = DifferentiableCrystals(perovskite_templates(4, seed=1), vocabulary, GeometryConstraints())
+    with torch.no_grad():
+        crystals.type_logits.normal_(0, 0.3)
+        crystals.pattern_logits.normal_(0, 0.3)
+    temperature = 1.0
+    soft, _, _ = crystals.soft_batch(temperature)
+    hard, _, _ = crystals.soft_batch(temperature, straight_through=True)
+    assert float(soft.type_probs.detach().max(dim=-1).values.min()) < 0.5  # a mixture, far from one-hot
+    discrete = crystals.discretize(temperature)
+    chosen = [vocabulary.symbols[k] for k in hard.type_probs.argmax(dim=-1)]
+    assert chosen == [site.specie.symbol for crystal in discrete for site in crystal.structure]
+    one_hot = torch.nn.functional.one_hot(hard.type_probs.argmax(dim=-1), len(vocabulary.symbols)).float()
+    torch.testing.assert_close(hard.type_probs.detach(), one_hot)
+    weights = torch.randn(soft.type_probs.shape)
+    gradients = []
+    for straight_through in (False, True):
+        crystals.zero_grad()
+        batch, _, _ = crystals.soft_batch(temperature, straight_through=straight_through)
+        (batch.type_probs * weights).sum().backward()
+        gradients.append(crystals.type_logits.grad.clone())
+    assert float(gradients[0].abs().max()) > 0
+    torch.testing.assert_close(gradients[1], gradients[0])
+
+
 def test_projection_keeps_perovskite_geometry(vocabulary):
     templates = perovskite_templates(6, seed=2)
     constraints = GeometryConstraints(optimize_angles=False, coord_tolerance=0.15)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Structure
 
 from smoacs_core.batch import CrystalBatch
 from smoacs_core.config import OptimizationConfig
 from smoacs_core.graph import NeighborGraph
-from smoacs_core.oxidation import is_charge_neutral
 from smoacs_core.optimizer import build_vocabulary, optimize
+from smoacs_core.oxidation import is_charge_neutral
 from smoacs_core.predictors import PropertyPredictor
 from smoacs_core.run import run_optimization
 from smoacs_core.targets import PropertyTarget
@@ -51,6 +51,22 @@ def test_charge_neutral_over_many_random_runs(predictors, mp20_rows):
             assert is_charge_neutral(crystal.structure), crystal.structure.composition
             candidates += 1
     assert candidates >= 6 * (16 + 8)
+
+
+def test_straight_through_run_predicts_what_its_crystals_are(predictors):
+    """With the straight-through estimator the step's loss is computed on the one-hot crystals the run
+    returns (nothing moves here: every rate is 0). Without it the predictors judge the uniform mixture of
+    elements the type logits start from, and the two disagree."""
+    frozen = {"lattice": 0.0, "coords": 0.0, "types": 0.0, "pattern": 0.0}
+    gaps = {}
+    for straight_through in (True, False):
+        config = OptimizationConfig.preset("perovskite", steps=1, seed=4, learning_rates=frozen,
+                                           straight_through=straight_through)
+        result = optimize(perovskite_templates(6, seed=4), predictors, config)
+        returned = predictors["megnet-bandgap-pbe"].predict([c.structure for c in result.crystals])
+        gaps[straight_through] = (result.history[-1].mean_predictions["band_gap"], float(np.mean(returned)))
+    assert gaps[True][0] == pytest.approx(gaps[True][1], abs=1e-4)
+    assert abs(gaps[False][0] - gaps[False][1]) > 0.1
 
 
 def test_runs_are_reproducible_with_a_seed(predictors):
