@@ -244,17 +244,27 @@ def test_scf_failure_marks_the_candidate_and_the_others_still_run(tmp_path):
     assert abs(si_result.band_gap - 0.57) < 0.1
 
 
-def test_eigensolver_breakdown_falls_back_to_the_other_eigensolver(tmp_path):
-    """Spin-polarized bcc Cr breaks GPAW's PPCG eigensolver (LinAlgError in the relaxation's first SCF);
-    the relaxation is rerun with Davidson, the candidate completes and its message says what happened."""
-    cr = Structure(Lattice.cubic(2.88), ["Cr", "Cr"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    settings = GpawSettings(ecut=300, reciprocal_density=30, static_reciprocal_density=30, fmax=0.5,
-                            bandpath_npoints=20, pulay_correction=False, eigensolver="ppcg")
-    (result,) = run_gpaw({"Cr": cr}, tmp_path, settings)
+def test_eigensolver_breakdown_falls_back_to_the_other_eigensolver(tmp_path, monkeypatch):
+    """Real GPAW relaxation and band gap of Si, with PPCG made to break down the way it does on some cells
+    (spin-polarized bcc Cr broke it in 2 of 3 runs here, Davidson once on KZnF3; neither on demand): each
+    step is rerun with Davidson, the candidate completes and its message says what happened."""
+    from gpaw.new.pwfd.ppcg import PPCG
+
+    from vasp_inputs.gpaw.worker import run_flow
+
+    def breaks_down(*args, **kwargs):
+        raise np.linalg.LinAlgError("The leading minor of order 54 of B is not positive definite.")
+
+    monkeypatch.setattr(PPCG, "iterate1", breaks_down)
+    settings = GpawSettings(ecut=300, reciprocal_density=30, static_reciprocal_density=30, spin="off",
+                            bandpath_npoints=20, max_steps=3, fmax=0.5, pulay_correction=False,
+                            eigensolver="ppcg")
+    result = run_flow("Si", diamond_si(5.43), settings, tmp_path)
     assert result.status == "completed", result.message
-    assert result.band_gap == 0.0  # a metal
-    assert result.message.startswith("eigensolver fallback: relax rerun with davidson, ppcg failed (")
-    assert "not positive definite" in result.message
+    assert abs(result.band_gap - 0.57) < 0.15
+    relax_note, gap_note = result.message.split("; ")
+    assert relax_note.startswith("eigensolver fallback: relax rerun with davidson, ppcg failed (The leading")
+    assert gap_note.startswith("eigensolver fallback: band gap rerun with davidson, ppcg failed (")
 
 
 def test_eigensolver_fallback_leaves_other_errors_to_the_caller():

@@ -43,8 +43,8 @@ def with_eigensolver_fallback(
     """``run(settings)``; if its eigensolver breaks down, once more with GPAW's other plane-wave eigensolver.
 
     Davidson and PPCG break down on different cells (a subspace matrix that is not positive definite, numpy's
-    LinAlgError): Davidson on 2 %-strained KZnF3, where PPCG converges; PPCG on spin-polarized bcc Cr, where
-    Davidson converges. Returns the output and, after a fallback, a note saying what happened.
+    LinAlgError): Davidson once on 2 %-strained KZnF3, where PPCG converged; PPCG on spin-polarized bcc Cr,
+    where Davidson converges. Returns the output and, after a fallback, a note saying what happened.
     """
     try:
         return run(settings), None
@@ -186,6 +186,7 @@ class GpawRelaxMaker(AseRelaxMaker):
         self.optimizer_kwargs = {"optimizer": self.settings.optimizer}
         super().__post_init__()
         self._pulay_energy = 0.0
+        self._log = PULAY_LOG
 
     def _get_calculator(self):
         if not self.calculator_kwargs:
@@ -197,12 +198,11 @@ class GpawRelaxMaker(AseRelaxMaker):
         self, structure: Structure, prev_dir: str | Path | None = None
     ) -> AseStructureTaskDoc | GpawFailure:
         """Relax ``structure``; a GPAW error or an unconverged relaxation stops the jobs after this one."""
-        logs = f"{PULAY_LOG}, {RELAX_LOG}"
         try:
             doc, note = with_eigensolver_fallback(
                 "relax", self.settings, lambda settings: self._relax(structure, settings, prev_dir))
         except Exception as error:  # noqa: BLE001 -- GPAW can fail anywhere on a bad geometry
-            return Response(output=GpawFailure.from_exception("relax", error, self.settings, logs),
+            return Response(output=GpawFailure.from_exception("relax", error, self.settings, self._log),
                             stop_children=True)
         if note is not None:
             doc.tags = [*(doc.tags or []), note]
@@ -214,10 +214,12 @@ class GpawRelaxMaker(AseRelaxMaker):
         """atomate2's relaxation job body with ``settings`` (the Pulay stress first, when the cell relaxes)."""
         self._pulay_energy = 0.0
         self.tags = []
+        self._log = PULAY_LOG  # the log of the stage running, for the failure message
         if settings.pulay_correction and self.relax_cell and self.steps > 1:
             dedecut = measure_dedecut(structure, settings, Path.cwd() / PULAY_LOG)
             self._pulay_energy = pulay_energy(dedecut, settings.ecut)
             self.tags = [f"dE/decut {dedecut:.6f}", f"Pulay stress {self._pulay_energy:.5f} eV / V"]
+        self._log = RELAX_LOG
         self.calculator_kwargs = gpaw_parameters(structure, settings, reciprocal_density=settings.reciprocal_density,
                                                  txt=Path.cwd() / RELAX_LOG)
         self._calculator = None
