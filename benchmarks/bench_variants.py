@@ -113,22 +113,41 @@ def candidates_file(name: str, centre: float) -> Path:
     return CANDIDATES / f"{name}-{centre:g}.json"
 
 
-def gpaw_check(candidates: list[dict], centre: float, top: int, max_steps: int | None = None) -> dict:
-    """GPAW-PBE(+U) relax + gap of the best ``top`` relaxed candidates (successes after relaxation first, then
-    the smallest gap error); confirmed = GPAW gap inside the target range. ``max_steps`` 0: the gap at the
-    M3GNet-relaxed geometry, without a GPAW relaxation."""
+def best_distinct(candidates: list[dict], centre: float, top: int) -> list[dict]:
+    """The ``top`` best relaxed candidates (successes first, then the smallest gap error), each a structure
+    StructureMatcher has not seen among the better ones: two starts that found the same crystal count once."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+    from pymatgen.core import Structure
+
+    matcher = StructureMatcher()
+    usable = [c for c in candidates if c["structure"] is not None]
+    chosen: list[tuple[dict, Structure]] = []
+    for row in sorted(usable, key=lambda c: (not c["success"], abs(c["band_gap"] - centre))):
+        structure = Structure.from_dict(row["structure"])
+        if not any(matcher.fit(structure, seen) for _, seen in chosen):
+            chosen.append((row, structure))
+        if len(chosen) == top:
+            break
+    return [row for row, _ in chosen]
+
+
+def gpaw_check(
+    candidates: list[dict], centre: float, top: int, max_steps: int | None = None, root: Path | None = None
+) -> dict:
+    """GPAW-PBE(+U) relax + gap of the ``best_distinct`` ``top`` candidates; confirmed = GPAW gap inside the
+    target range. ``max_steps`` 0: the gap at the M3GNet-relaxed geometry, without a GPAW relaxation.
+    ``root``: keep the GPAW folders there; a finished folder is reused, so a stopped check resumes."""
     from pymatgen.core import Structure
 
     from vasp_inputs.gpaw import GpawSettings
     from vasp_inputs.gpaw.run import run_gpaw
 
     settings = GpawSettings() if max_steps is None else GpawSettings(max_steps=max_steps)
-    usable = [c for c in candidates if c["structure"] is not None]
-    ranked = sorted(usable, key=lambda c: (not c["success"], abs(c["band_gap"] - centre)))[:top]
     rows = []
-    with tempfile.TemporaryDirectory() as root:
-        for row in ranked:  # one at a time, each printed when done: a stopped check keeps what finished
-            (result,) = run_gpaw({row["label"]: Structure.from_dict(row["structure"])}, Path(root), settings)
+    with tempfile.TemporaryDirectory() as scratch:
+        for row in best_distinct(candidates, centre, top):  # one at a time, each printed when done
+            (result,) = run_gpaw({row["label"]: Structure.from_dict(row["structure"])}, Path(root or scratch),
+                                 settings)
             rows.append({"candidate": result.candidate, "formula": row["formula"], "ml_success": row["success"],
                          "ml_gap": row["band_gap"], "status": result.status, "label": result.label,
                          "gpaw_gap": result.band_gap, "seconds": result.seconds, "message": result.message[:200]})
@@ -150,6 +169,8 @@ def main() -> None:
                         help="Only the GPAW check, on the candidates an earlier run saved (no optimization).")
     parser.add_argument("--gpaw-max-steps", type=int, default=None,
                         help="GPAW relaxation step limit (0: gap at the M3GNet geometry); default: the backend's")
+    parser.add_argument("--gpaw-root", type=Path, default=None,
+                        help="Keep the GPAW folders here; finished ones are reused (resume a stopped check).")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (timings are per this many)")
     parser.add_argument("--out", type=Path, default=RESULTS / "variants.json")
     args = parser.parse_args()
@@ -167,7 +188,8 @@ def main() -> None:
         for centre in args.targets:
             if args.gpaw_only:
                 saved = json.loads(candidates_file(name, centre).read_text())
-                results["variants"][name][f"{centre:g}"]["gpaw"] = gpaw_check(saved, centre, args.gpaw_top or 8, args.gpaw_max_steps)
+                results["variants"][name][f"{centre:g}"]["gpaw"] = gpaw_check(
+                    saved, centre, args.gpaw_top or 8, args.gpaw_max_steps, args.gpaw_root)
             else:
                 results["variants"].setdefault(name, {})[f"{centre:g}"] = {
                     "threads": args.threads,
