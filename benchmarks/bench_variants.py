@@ -105,6 +105,7 @@ def run_target(
         "projection_seconds": result.relax_seconds,
         "final_relax_seconds": relax_seconds,
         **survival_summary(table),
+        "distinct_successful_formulas": distinct_successes(table["formula"], table["success"]),
     }
     candidates = [
         {"label": label, "formula": row.formula, "success": bool(row.success), "band_gap": float(row.band_gap),
@@ -117,6 +118,12 @@ def run_target(
         out["gpaw"] = gpaw_check(candidates, centre, gpaw_top, gpaw_max_steps)
     print(name, centre, json.dumps({k: v for k, v in out.items() if k != "gpaw"}, default=float), flush=True)
     return out
+
+
+def distinct_successes(formulas, successes) -> int:
+    """Different compositions among the relaxed successes: a search that returns one compound for most
+    templates has a high rate and little to offer."""
+    return len({formula for formula, success in zip(formulas, successes, strict=True) if success})
 
 
 def candidates_file(name: str, centre: float) -> Path:
