@@ -13,11 +13,15 @@ perovskite3x3x3    0.003    0.005   2.0           41         6-30 A    ideal +- 
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from smoacs_core.targets import PropertyTarget, ToleranceFactorTarget
+
+if TYPE_CHECKING:
+    import torch
 
 Mode = Literal["free", "perovskite", "perovskite3x3x3"]
 
@@ -182,6 +186,16 @@ class OptimizationConfig(BaseModel):
             raise ValueError(f"restarts: {self.restarts} starts from the same logits would be identical; "
                              "set initial_logit_std > 0")
         return self
+
+    def loss(self, predictions: Mapping[str, torch.Tensor], tolerance: torch.Tensor | None) -> torch.Tensor:
+        """Per-crystal loss of the targets (predictions by target name) plus the tolerance-factor term; the
+        optimizer adds the stability term, which needs the potential."""
+        total = sum(target.loss(predictions[target.name]) for target in self.targets)
+        if self.tolerance is not None:
+            if tolerance is None:
+                raise ValueError("the tolerance-factor loss needs the crystals' tolerance factors")
+            total = total + self.tolerance.loss(tolerance)
+        return total
 
     @property
     def is_perovskite(self) -> bool:

@@ -177,10 +177,10 @@ def optimize(
             target.name: predictors[target.predictor](batch, graphs[predictors[target.predictor].cutoff])
             for target in config.targets
         }
-        losses = sum(t.loss(predictions[t.name]) for t in config.targets)
+        tolerance = None
         if config.tolerance is not None:
             tolerance = _perovskite_tolerance(crystals, crystals.expected_site_radii(per_pattern, site_weights))
-            losses = losses + config.tolerance.loss(tolerance)
+        losses = config.loss(predictions, tolerance)
         stability_parts = {}
         if stability_model is not None:
             stability_graph = graphs[stability_model.cutoff]

@@ -22,13 +22,12 @@ from smoacs_core.predictors.base import PropertyPredictor
 
 
 def final_losses(table: pd.DataFrame, config: OptimizationConfig) -> np.ndarray:
-    """The optimization loss of judged candidates (targets plus tolerance factor); inf where undefined."""
-    total = torch.zeros(len(table), dtype=torch.float64)
-    for target in config.targets:
-        total = total + target.loss(torch.tensor(table[target.name].to_numpy(dtype=float)))
-    if config.tolerance is not None:
-        total = total + config.tolerance.loss(torch.tensor(table["tolerance_factor"].to_numpy(dtype=float)))
-    losses = total.numpy()
+    """The run's loss (``OptimizationConfig.loss``) of judged candidates; inf where undefined."""
+    def column(name: str) -> torch.Tensor:
+        return torch.tensor(table[name].to_numpy(dtype=float))
+
+    tolerance = column("tolerance_factor") if config.tolerance is not None else None
+    losses = config.loss({target.name: column(target.name) for target in config.targets}, tolerance).numpy()
     return np.where(np.isfinite(losses), losses, np.inf)
 
 
