@@ -34,6 +34,10 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CANDIDATES = RESULTS / "variant_candidates"
@@ -75,7 +79,7 @@ def variant_config(name: str, centre: float, seed: int):
 
 def run_target(
     name: str, centre: float, count: int, seed: int, gpaw_top: int, calculator, predictors_cache,
-    gpaw_max_steps: int | None = None,
+    gpaw_max_steps: int | None = None, gpaw_root: Path | None = None,
 ) -> dict:
     from smoacs_core.optimizer import optimize
     from smoacs_core.relax.relax import RelaxConfig, relax_structures
@@ -115,7 +119,7 @@ def run_target(
     CANDIDATES.mkdir(parents=True, exist_ok=True)  # the relaxed candidates, for a GPAW check in a later session
     candidates_file(name, centre).write_text(json.dumps(candidates) + "\n")
     if gpaw_top:
-        out["gpaw"] = gpaw_check(candidates, centre, gpaw_top, gpaw_max_steps)
+        out["gpaw"] = gpaw_check(candidates, centre, gpaw_top, gpaw_max_steps, gpaw_root)
     print(name, centre, json.dumps({k: v for k, v in out.items() if k != "gpaw"}, default=float), flush=True)
     return out
 
@@ -130,22 +134,19 @@ def candidates_file(name: str, centre: float) -> Path:
     return CANDIDATES / f"{name}-{centre:g}.json"
 
 
-def best_distinct(candidates: list[dict], centre: float, top: int) -> list[dict]:
-    """The ``top`` best relaxed candidates (successes first, then the smallest gap error), each a structure
-    StructureMatcher has not seen among the better ones: two starts that found the same crystal count once."""
-    from pymatgen.analysis.structure_matcher import StructureMatcher
+def best_distinct(candidates: list[dict], centre: float, top: int) -> list[tuple[dict, Structure]]:
+    """The ``top`` best relaxed candidates (successes first, then the smallest gap error) with their
+    structures, leaving out any that the pipeline's de-duplication matches to a better one: two starts that
+    found the same crystal count once."""
     from pymatgen.core import Structure
 
-    matcher = StructureMatcher()
+    from smoacs_core.uniqueness import find_duplicates
+
     usable = [c for c in candidates if c["structure"] is not None]
-    chosen: list[tuple[dict, Structure]] = []
-    for row in sorted(usable, key=lambda c: (not c["success"], abs(c["band_gap"] - centre))):
-        structure = Structure.from_dict(row["structure"])
-        if not any(matcher.fit(structure, seen) for _, seen in chosen):
-            chosen.append((row, structure))
-        if len(chosen) == top:
-            break
-    return [row for row, _ in chosen]
+    ranked = sorted(usable, key=lambda c: (not c["success"], abs(c["band_gap"] - centre)))
+    structures = {c["label"]: Structure.from_dict(c["structure"]) for c in ranked}
+    duplicate_of = find_duplicates(list(structures.items()))
+    return [(c, structures[c["label"]]) for c in ranked if duplicate_of[c["label"]] is None][:top]
 
 
 def gpaw_check(
@@ -154,17 +155,14 @@ def gpaw_check(
     """GPAW-PBE(+U) relax + gap of the ``best_distinct`` ``top`` candidates; confirmed = GPAW gap inside the
     target range. ``max_steps`` 0: the gap at the M3GNet-relaxed geometry, without a GPAW relaxation.
     ``root``: keep the GPAW folders there; a finished folder is reused, so a stopped check resumes."""
-    from pymatgen.core import Structure
-
     from vasp_inputs.gpaw import GpawSettings
     from vasp_inputs.gpaw.run import run_gpaw
 
     settings = GpawSettings() if max_steps is None else GpawSettings(max_steps=max_steps)
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
-        for row in best_distinct(candidates, centre, top):  # one at a time, each printed when done
-            (result,) = run_gpaw({row["label"]: Structure.from_dict(row["structure"])}, Path(root or scratch),
-                                 settings)
+        for row, structure in best_distinct(candidates, centre, top):  # one at a time, each printed when done
+            (result,) = run_gpaw({row["label"]: structure}, Path(root or scratch), settings)
             rows.append({"candidate": result.candidate, "formula": row["formula"], "ml_success": row["success"],
                          "ml_gap": row["band_gap"], "status": result.status, "label": result.label,
                          "gpaw_gap": result.band_gap, "seconds": result.seconds, "message": result.message[:200]})
@@ -210,7 +208,8 @@ def main() -> None:
             else:
                 results["variants"].setdefault(name, {})[f"{centre:g}"] = {
                     "threads": args.threads,
-                    **run_target(name, centre, args.count, args.seed, args.gpaw_top, calculator, predictors_cache),
+                    **run_target(name, centre, args.count, args.seed, args.gpaw_top, calculator, predictors_cache,
+                                 args.gpaw_max_steps, args.gpaw_root),
                 }
             args.out.parent.mkdir(parents=True, exist_ok=True)  # after each target: a crash keeps the others
             args.out.write_text(json.dumps(results, indent=2, default=float) + "\n")
