@@ -167,6 +167,12 @@ class OptimizationConfig(BaseModel):
         "template returns its best start: the one that meets every criterion, then the lowest loss, judged "
         "on the one-hot crystal with a fresh graph. Needs initial_logit_std > 0 to differ.",
     )
+    single_anion: bool = Field(
+        default=False,
+        description="Every X site of a perovskite holds the same element (one row of type logits per crystal). "
+        "Without it the three X sites of a 5-atom cell mix anions (e.g. SrTiSO2, KCuIF2), ordered cells that "
+        "few known perovskites resemble and where the band-gap model was wrong most often (docs/smoacs.md).",
+    )
     include_elements: list[str] | None = Field(default=None, description="Only these elements may be placed.")
     exclude_elements: list[str] = Field(default_factory=list, description="Elements never placed.")
     max_patterns: int = Field(default=10, ge=1, description="Oxidation patterns per free crystal (paper A.11).")
@@ -182,6 +188,8 @@ class OptimizationConfig(BaseModel):
             raise ValueError(f"targets: duplicate target names {names}")
         if self.tolerance is not None and self.mode == "free":
             raise ValueError("tolerance: the tolerance factor needs a perovskite mode")
+        if self.single_anion and self.mode == "free":
+            raise ValueError("single_anion: X sites exist only in the perovskite modes")
         if self.restarts > 1 and self.initial_logit_std == 0:
             raise ValueError(f"restarts: {self.restarts} starts from the same logits would be identical; "
                              "set initial_logit_std > 0")

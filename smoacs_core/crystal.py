@@ -5,7 +5,8 @@ A batch of B crystals with N sites in total holds
 * lattice lengths (B, 3), stored divided by ``LENGTH_SCALE`` so that one learning rate suits lengths and
   fractional coordinates alike (as in the authors' code), and angles (B, 3) in radians;
 * fractional coordinates (N, 3);
-* atom-type logits A (N, K) over an :class:`ElementVocabulary`;
+* atom-type logits A (N, K) over an :class:`ElementVocabulary`, one row per site, or one row shared by all
+  sites of a crystal with the same role in ``shared_roles`` (e.g. a single anion on every X site);
 * oxidation-pattern logits o (B, D_max), padded for crystals with fewer patterns.
 
 The atom distribution is softmax_T( sum_d softmax_T(M(S_d) * A) softmax_T(o)_d ) (eq. 9), with masks applied
@@ -81,7 +82,10 @@ class DifferentiableCrystals(nn.Module):
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         initial_logit_std: float = 0.0,
+        shared_roles: Sequence[str] = (),
     ):
+        """``shared_roles``: site roles (template ``site_roles``, e.g. "X") whose sites share one row of type
+        logits per crystal, so they always hold the same element."""
         super().__init__()
         if not templates:
             raise ValueError("no initial crystals to optimize")
@@ -103,7 +107,8 @@ class DifferentiableCrystals(nn.Module):
         self.scaled_lengths = nn.Parameter(lengths / LENGTH_SCALE)
         self.angles = nn.Parameter(torch.deg2rad(angles), requires_grad=constraints.optimize_angles)
         self.frac_coords = nn.Parameter(frac)
-        self.type_logits = nn.Parameter(torch.zeros((num_sites, num_elements), dtype=dtype))
+        logit_rows = self._logit_rows(shared_roles)
+        self.type_logits = nn.Parameter(torch.zeros((int(logit_rows.max()) + 1, num_elements), dtype=dtype))
         self.pattern_logits = nn.Parameter(torch.zeros((len(templates), max_patterns), dtype=dtype))
         if initial_logit_std > 0:  # random starts (torch's seeded generator); 0 leaves the generator untouched
             with torch.no_grad():
@@ -127,6 +132,7 @@ class DifferentiableCrystals(nn.Module):
                     radii[start:stop, d] = np.stack([vocabulary.radii(s) for s in pattern])
             start = stop
         self.register_buffer("site_crystal", site_crystal)
+        self.register_buffer("site_logit_row", logit_rows)
         self.register_buffer("pattern_valid", pattern_valid)
         self.register_buffer("masks", torch.from_numpy(masks))
         self.register_buffer("site_states", torch.from_numpy(states))
@@ -148,6 +154,31 @@ class DifferentiableCrystals(nn.Module):
                         f"{template.label}: no allowed element can take oxidation number(s) {impossible} "
                         f"(pattern {pattern})"
                     )
+
+    def _logit_rows(self, shared_roles: Sequence[str]) -> torch.Tensor:
+        """(N,) row of ``type_logits`` each site reads: its own, or its crystal's row for a shared role.
+
+        Sites that share a row must take the same oxidation number in every pattern, or one element could not
+        fill them all."""
+        rows: list[int] = []
+        for template in self.templates:
+            roles = template.site_roles
+            if shared_roles and roles is None:
+                raise ValueError(f"{template.label}: sharing the types of {list(shared_roles)} sites needs site roles")
+            first_of_role: dict[str, int] = {}  # shared role -> the crystal's first site of that role
+            for site in range(len(template.structure)):
+                role = roles[site] if roles is not None else None
+                first = first_of_role.get(role)
+                if first is None:
+                    if role in shared_roles:
+                        first_of_role[role] = site
+                    rows.append(max(rows, default=-1) + 1)
+                    continue
+                if any(pattern[site] != pattern[first] for pattern in template.patterns):
+                    raise ValueError(f"{template.label}: its {role} sites take different oxidation numbers in a "
+                                     "pattern, so one element cannot fill them")
+                rows.append(rows[len(rows) - site + first])
+        return torch.tensor(rows)
 
     @property
     def num_crystals(self) -> int:
@@ -173,7 +204,7 @@ class DifferentiableCrystals(nn.Module):
 
     def pattern_distributions(self, temperature: float) -> torch.Tensor:
         """softmax_T(M(S_d) * A) for every pattern: (N, D_max, K)."""
-        logits = (self.type_logits / temperature).unsqueeze(1).expand_as(self.masks)
+        logits = (self.type_logits[self.site_logit_row] / temperature).unsqueeze(1).expand_as(self.masks)
         return torch.softmax(logits.masked_fill(~self.masks, _MASKED_LOGIT), dim=-1)
 
     def atom_distribution(self, temperature: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

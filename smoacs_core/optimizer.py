@@ -125,7 +125,8 @@ def optimize(
         predictor.to(device)
     starts = list(templates) * config.restarts
     crystals = DifferentiableCrystals(starts, vocabulary, config.constraints, device=device,
-                                      initial_logit_std=config.initial_logit_std)
+                                      initial_logit_std=config.initial_logit_std,
+                                      shared_roles=("X",) if config.single_anion else ())
     rates = config.learning_rates
     groups = [
         {"params": [crystals.scaled_lengths, crystals.angles], "lr": rates.lattice},

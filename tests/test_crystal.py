@@ -169,3 +169,57 @@ def test_nan_lattice_is_rejected_with_its_label(srtio3, vocabulary):
     template.structure.lattice._matrix = np.full((3, 3), np.nan)  # a corrupted lattice from some upstream tool
     with pytest.raises(ValueError, match="broken.cif"):
         DifferentiableCrystals([template], vocabulary, GeometryConstraints())
+
+
+def _x_anions(crystal, roles) -> set[str]:
+    return {site.specie.symbol for site, role in zip(crystal.structure, roles, strict=True) if role == "X"}
+
+
+@pytest.mark.parametrize("repeat", [1, 3])
+def test_shared_x_sites_hold_one_anion(vocabulary, repeat):
+    """With the X role shared, a crystal has one row of type logits for all its X sites (3 or 81 of them):
+    every discretization has a single anion and stays neutral."""
+    radius_vocabulary = ElementVocabulary(vocabulary.symbols, require_ionic_radius=True)
+    templates = perovskite_templates(5, repeat=repeat, length_range=(3, 30), seed=2)
+    constraints = GeometryConstraints(length_range=(3, 30))
+    shared = DifferentiableCrystals(templates, radius_vocabulary, constraints, initial_logit_std=3.0,
+                                    shared_roles=("X",))
+    assert shared.type_logits.shape[0] == 5 * (2 * repeat**3 + 1)
+    crystals = shared.discretize(1.0)
+    for crystal, template in zip(crystals, templates, strict=True):
+        assert len(_x_anions(crystal, template.site_roles)) == 1
+        assert is_charge_neutral(crystal.structure)
+    unshared = DifferentiableCrystals(templates, radius_vocabulary, constraints, initial_logit_std=3.0)
+    assert max(len(_x_anions(c, t.site_roles)) for c, t in zip(unshared.discretize(1.0), templates)) > 1
+
+
+def test_a_shared_row_gets_the_gradient_of_all_its_sites(vocabulary):
+    """The shared row reads exactly what separate rows with equal logits would, and collects the sum of
+    their gradients (X sites 2-4 of each 5-site cell)."""
+    templates = perovskite_templates(3, seed=4)
+    shared = DifferentiableCrystals(templates, vocabulary, GeometryConstraints(), shared_roles=("X",))
+    separate = DifferentiableCrystals(templates, vocabulary, GeometryConstraints())
+    with torch.no_grad():
+        shared.type_logits.normal_(0, 0.5)
+        separate.type_logits.copy_(shared.type_logits[shared.site_logit_row])
+    weights = torch.randn(15, len(vocabulary.symbols))
+    for crystals in (shared, separate):
+        types, _, _ = crystals.atom_distribution(1.0)
+        (types * weights).sum().backward()
+    torch.testing.assert_close(shared.atom_distribution(1.0)[0], separate.atom_distribution(1.0)[0])
+    x_rows = separate.type_logits.grad.reshape(3, 5, -1)[:, 2:].sum(dim=1)
+    torch.testing.assert_close(shared.type_logits.grad.reshape(3, 3, -1)[:, 2], x_rows)
+    torch.testing.assert_close(shared.type_logits.grad.reshape(3, 3, -1)[:, :2],
+                               separate.type_logits.grad.reshape(3, 5, -1)[:, :2])
+
+
+def test_sharing_needs_roles_and_equal_oxidation_numbers(srtio3, vocabulary):
+    from smoacs_core.crystal import CrystalTemplate
+
+    plain = structure_templates([srtio3], ["SrTiO3.cif"], vocabulary).templates[0]
+    with pytest.raises(ValueError, match="SrTiO3.cif.*site roles"):
+        DifferentiableCrystals([plain], vocabulary, GeometryConstraints(), shared_roles=("X",))
+    mixed = CrystalTemplate(structure=srtio3, patterns=((2, 3, -2, -2, -1),), label="SrTiO2F",
+                            site_roles=("A", "B", "X", "X", "X"))
+    with pytest.raises(ValueError, match="SrTiO2F: its X sites take different oxidation numbers"):
+        DifferentiableCrystals([mixed], vocabulary, GeometryConstraints(), shared_roles=("X",))

@@ -69,6 +69,22 @@ def test_straight_through_run_predicts_what_its_crystals_are(predictors):
     assert abs(gaps[False][0] - gaps[False][1]) > 0.1
 
 
+def test_single_anion_run_returns_one_anion_per_crystal(predictors):
+    """A real straight-through run with random starts: the X sites move together and every returned
+    crystal (the best of its starts) has a single anion. The free mode has no X sites to share."""
+    config = OptimizationConfig.preset("perovskite", steps=6, seed=2, single_anion=True, straight_through=True,
+                                       temperature_start=1.0, temperature_end=0.1, restarts=2,
+                                       initial_logit_std=0.5, learning_rates={"types": 0.2, "pattern": 0.2})
+    templates = perovskite_templates(6, seed=2)
+    result = optimize(templates, predictors, config)
+    for crystal in result.crystals:
+        anions = {site.specie.symbol for site in crystal.structure if site.specie.oxi_state < 0}
+        assert len(anions) == 1, crystal.structure.composition
+        assert is_charge_neutral(crystal.structure)
+    with pytest.raises(ValueError, match="single_anion: X sites exist only in the perovskite modes"):
+        OptimizationConfig.preset("free", single_anion=True)
+
+
 def test_runs_are_reproducible_with_a_seed(predictors):
     config = OptimizationConfig.preset("perovskite", steps=10, seed=7)
     first = optimize(perovskite_templates(6, seed=7), predictors, config)
