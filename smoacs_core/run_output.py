@@ -4,7 +4,8 @@ Layout of ``out/``::
 
     summary.json        sample count, success rate, rate of every criterion, diversity, settings, models
     candidates.csv      one row per candidate: id, formula, predictions, every criterion
-    history.csv         one row per step: temperature, loss, mean predictions, soft success
+    history.csv         one row per step: temperature, loss, mean predictions, soft success, crystals moved by
+                        the relaxation projection, the stability term's parts
     history.png         the same as a plot, graph rebuilds marked
     structures/<id>.cif and structures/<id>.vasp
 """
@@ -54,10 +55,12 @@ def history_frame(result: OptimizationResult) -> pd.DataFrame:
             "loss": record.loss,
             "finite_fraction": record.finite_fraction,
             "graph_rebuilt": record.graph_rebuilt,
+            "relaxed": record.relaxed,
             "seconds": record.seconds,
         }
         row.update({f"mean_{k}": v for k, v in record.mean_predictions.items()})
         row.update({f"soft_success_{k}": v for k, v in record.soft_success.items()})
+        row.update({f"stability_{k}": v for k, v in record.stability.items()})
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -14,6 +14,7 @@ from smoacs_core.config import OptimizationConfig, StabilityTerm
 from smoacs_core.crystal import DifferentiableCrystals
 from smoacs_core.optimizer import build_vocabulary, optimize
 from smoacs_core.relax.potentials import ase_calculator
+from smoacs_core.run_output import history_frame
 from smoacs_core.stability import EV_PER_A3_TO_GPA, load_stability_model
 from smoacs_core.templates import perovskite_templates
 
@@ -145,6 +146,9 @@ def test_stability_term_brings_final_crystals_closer_to_a_minimum(predictors, po
     # ideal templates start with zero forces (every site on an inversion centre) but far from zero stress
     assert history[-1].stability["stress"] < 0.5 * history[0].stability["stress"]
     assert history[-1].stability["force"] < 0.5 * max(record.stability["force"] for record in history)
+    written = history_frame(stable)  # what history.csv holds
+    np.testing.assert_allclose(written["stability_stress"], [record.stability["stress"] for record in history])
+    assert not any(column.startswith("stability_") for column in history_frame(plain).columns)
     force_plain, stress_plain = _mean_norms([c.structure for c in plain.crystals], m3gnet)
     force_stable, stress_stable = _mean_norms([c.structure for c in stable.crystals], m3gnet)
     assert force_stable < 0.5 * force_plain
