@@ -18,7 +18,6 @@ from smoacs_core.config import OptimizationConfig
 from smoacs_core.cross_check import CrossCheckConfig
 from smoacs_core.data.sampling import SamplingConfig
 from smoacs_core.hull.config import HullConfig
-from smoacs_core.predictors.registry import PREDICTORS
 from smoacs_core.relax.relax import RelaxConfig
 from smoacs_core.settings import SmoacsSettings
 from smoacs_core.uniqueness import NoveltyConfig
@@ -132,7 +131,7 @@ class DiscoveryConfig(BaseModel):
         if "cross_check" in self.stages:
             targeted = {t.name: t.predictor for t in self.optimization.targets}
             for name in self.cross_check.models:
-                prop = PREDICTORS[name].property_name
+                prop = self.cross_check.property_of(name)
                 if prop not in targeted:
                     raise ValueError(f"cross_check.models: '{name}' predicts '{prop}', which no target of the run "
                                      f"predicts (targets: {sorted(targeted)})")

@@ -121,6 +121,8 @@ def discovery(config: DiscoveryConfig | None = None) -> dict:
     Without a configuration, runs the shipped demo (flows/default_discovery.yaml).
     """
     config = config or DiscoveryConfig.from_yaml(DEFAULT_CONFIG)
+    if "cross_check" in config.stages:
+        config.cross_check.check_user_factories()
     logger = get_run_logger()
     run_id, store_url = config.run_id, store_url_of(config)
     store = open_store(store_url)
@@ -151,8 +153,9 @@ def _run_stages(config: DiscoveryConfig, run_id: str, store_url: str) -> dict:
             prerelax_stage.with_options(task_runner=_task_runner(config))(config, run_id, store_url, optimized)
         elif stage == "cross_check":
             cross_check = cross_check_candidates.with_options(cache_policy=cache_policy(config.results_dir))
-            fingerprint = model_fingerprint(tuple(sorted({*config.cross_check.models,
+            fingerprint = model_fingerprint(tuple(sorted({*config.cross_check.registered(),
                                                           *(t.predictor for t in config.optimization.targets)})))
+            fingerprint += "".join(m.source_digest() for m in config.cross_check.user_models.values())
             cross_check(run_id, str(config.run_dir), store_url, config.cross_check, judged_stage(config.stages),
                         fingerprint)
         elif stage == "deduplicate":

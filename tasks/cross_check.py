@@ -14,7 +14,6 @@ from prefect import get_run_logger, task
 from pydantic import BaseModel
 
 from smoacs_core.cross_check import AGREE, CrossCheckConfig, disagreement_table
-from smoacs_core.predictors.registry import load_predictor
 from smoacs_core.settings import SmoacsSettings
 from smoacs_core.store import PropertyValue
 from tasks.common import FileRef, open_store, stored_candidates
@@ -37,7 +36,7 @@ def cross_check_candidates(
 ) -> CrossCheckReport:
     """Predict the judged structures with the second models and record where they disagree with the run's.
 
-    ``model_fingerprint`` only keys the cache (new weights re-run the stage).
+    ``model_fingerprint`` only keys the cache (new weights or a changed user factory re-run the stage).
     """
     logger = get_run_logger()
     store = open_store(store_url)
@@ -53,7 +52,7 @@ def cross_check_candidates(
             raise ValueError(f"cross_check: run {run_id} has no '{column}' prediction to compare with; the second "
                              f"models must predict a property the run's targets predict")
         primary[prop] = table.loc[ids, column].astype(float).to_numpy()
-    checks = {name: load_predictor(name, SmoacsSettings()) for name in cross_check.models}
+    checks = cross_check.load(SmoacsSettings())
     judged = disagreement_table(ids, structures, primary, checks, cross_check.max_disagreement)
     out = Path(run_dir) / "cross_check"
     out.mkdir(parents=True, exist_ok=True)

@@ -173,25 +173,34 @@ def test_deduplicate_stage_records_unique_and_novel(tmp_path):
 
 
 def test_cross_check_stage_records_the_second_opinion(tmp_path):
-    """M3GNet's formation energy beside MEGNet's on every candidate; the store, table and report agree."""
+    """M3GNet's formation energy beside MEGNet's, and a band-gap model the user supplies through a factory
+    (tests/user_second_models.py) beside the run's; the store, table and report agree."""
     from flows.discovery import discovery
     from smoacs_core.cross_check import DEFAULT_MAX_DISAGREEMENT
     from smoacs_core.predictors.registry import load_predictor
 
+    user_gap = {"my-gap": {"factory": "user_second_models:hse_band_gap", "property": "band_gap"}}
+    thresholds = {**DEFAULT_MAX_DISAGREEMENT, "band_gap": 1.0}
     config = _config(tmp_path, stages=["sample", "optimize", "cross_check", "report"],
-                     initial={"kind": "perovskite_templates", "count": 4, "seed": 3}, batch_size=4)
+                     initial={"kind": "perovskite_templates", "count": 4, "seed": 3}, batch_size=4,
+                     cross_check={"models": ["m3gnet-eform", "my-gap"], "user_models": user_gap,
+                                  "max_disagreement": thresholds})
     summary = discovery(config)
     store = ResultsStore(default_store_url(tmp_path))
     candidates = store.candidates(config.run_id)
     structures = [store.structure(i, "optimized") for i in candidates["id"]]
     m3gnet = load_predictor("m3gnet-eform").predict(structures)
+    hse = load_predictor("megnet-bandgap-hse").predict(structures)
     assert np.allclose(candidates["optimized.formation_energy_m3gnet-eform"], m3gnet, atol=1e-5)
+    assert np.allclose(candidates["optimized.band_gap_my-gap"], hse, atol=1e-5)
     spread = np.abs(m3gnet - candidates["optimized.formation_energy"])
+    gap_spread = np.abs(hse - candidates["optimized.band_gap"])
     assert np.allclose(candidates["optimized.formation_energy_disagreement"], spread, atol=1e-5)
-    threshold = DEFAULT_MAX_DISAGREEMENT["formation_energy"]
-    assert list(candidates["optimized.models_agree"].astype(bool)) == list(spread <= threshold)
+    assert np.allclose(candidates["optimized.band_gap_disagreement"], gap_spread, atol=1e-5)
+    agree = (spread <= thresholds["formation_energy"]) & (gap_spread <= thresholds["band_gap"])
+    assert list(candidates["optimized.models_agree"].astype(bool)) == list(agree)
     check = summary["cross_check"]
-    assert check["candidates"] == 4 and check["agree"] == int((spread <= threshold).sum())
-    assert check["mean_disagreement"]["formation_energy"] == pytest.approx(spread.mean(), abs=1e-5)
+    assert check["candidates"] == 4 and check["agree"] == int(agree.sum())
+    assert check["mean_disagreement"]["band_gap"] == pytest.approx(gap_spread.mean(), abs=1e-5)
     assert (config.run_dir / "cross_check" / "optimized.csv").is_file()
     assert "Second models agree with the run's predictors on" in (config.run_dir / "report" / "report.md").read_text()
