@@ -15,6 +15,11 @@ Variants (perovskite mode, MEGNet E_f + MEGNet PBE gap, 200 steps):
   (``COMMON_PEROVSKITE_ELEMENTS``): does a chemistry the band-gap model knows well survive DFT better?
 * ``composition_restarts_single_anion`` and ``composition_restarts_single_anion_common``: the two above with one
   anion on all three X sites (``single_anion``); mixed-anion cells were most of the GPAW misses.
+* ``enumeration_single_anion_common``: no optimization. Every single-anion ABX3 of the common elements that the
+  optimizer's space holds (each perovskite pattern, each element its sites allow), on a cubic cell sized by
+  ionic radii (a = 2 (r_B + r_X)), then judged exactly like the variants. The space is small enough to list,
+  so this is the ceiling of any search of it with these predictors: what the GPAW check confirms here, no
+  optimizer over that space can beat by more than luck in its ranking.
 
 For each variant and each target (1.5 and 2.5 eV +- 0.2): 64 perovskite templates (lengths 3.5-5 A), the
 paper's success rate on the optimized structures, then every candidate relaxed with M3GNet (FIRE, cell, fmax
@@ -32,6 +37,7 @@ variant and target, so they can be run in separate sessions).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import tempfile
 import time
@@ -48,6 +54,7 @@ MARGIN = 0.2
 VARIANTS = (
     "plain", "projection", "composition_only", "stability", "composition_straight_through", "composition_restarts",
     "composition_restarts_common", "composition_restarts_single_anion", "composition_restarts_single_anion_common",
+    "enumeration_single_anion_common",
 )
 COMMON_PEROVSKITE_ELEMENTS = (  # A: alkali and alkaline-earth; B: the usual 2+ and 4+ cations; X: O and halides
     "Na", "K", "Rb", "Cs", "Ca", "Sr", "Ba",
@@ -66,7 +73,7 @@ def variant_config(name: str, centre: float, seed: int):
     elif name == "composition_only":
         overrides["relaxation"] = RelaxationProjection()
         overrides["learning_rates"] = {"lattice": 0.0, "coords": 0.0}
-    elif name.startswith(("composition_straight_through", "composition_restarts")):
+    elif name.startswith(("composition_straight_through", "composition_restarts", "enumeration")):
         overrides["relaxation"] = RelaxationProjection()
         overrides["learning_rates"] = {"lattice": 0.0, "coords": 0.0, "types": 0.2, "pattern": 0.2}
         overrides.update(straight_through=True, temperature_start=1.0, temperature_end=0.1)
@@ -85,32 +92,39 @@ def run_target(
     name: str, centre: float, count: int, seed: int, gpaw_top: int, calculator, predictors_cache,
     gpaw_max_steps: int | None = None, gpaw_root: Path | None = None,
 ) -> dict:
-    from smoacs_core.optimizer import optimize
+    """Optimize (or, for ``enumeration_*``, list) the candidates of one variant and target, relax and judge
+    them, save them, and GPAW-check the best ``gpaw_top``."""
+    from smoacs_core.optimizer import build_vocabulary, optimize
     from smoacs_core.relax.relax import RelaxConfig, relax_structures
     from smoacs_core.relax.survival import evaluate_relaxed, survival_summary
     from smoacs_core.run import load_predictors
     from smoacs_core.settings import SmoacsSettings
-    from smoacs_core.templates import perovskite_templates
+    from smoacs_core.templates import perovskite_template, perovskite_templates
 
     config = variant_config(name, centre, seed)
     key = tuple(sorted(t.predictor for t in config.targets))
     if key not in predictors_cache:
         predictors_cache[key] = load_predictors(config, SmoacsSettings())
     predictors = predictors_cache[key]
-    templates = perovskite_templates(count, length_range=(3.5, 5.0), seed=seed)
     start = time.perf_counter()
-    result = optimize(templates, predictors, config, relax_calculator=calculator)
-    optimize_seconds = time.perf_counter() - start
-    structures = [c.structure for c in result.crystals]
+    if name.startswith("enumeration"):
+        structures = single_anion_perovskites(build_vocabulary(predictors, config))
+        templates = [perovskite_template(s, s.composition.reduced_formula) for s in structures]
+        timing = {}
+    else:
+        templates = perovskite_templates(count, length_range=(3.5, 5.0), seed=seed)
+        result = optimize(templates, predictors, config, relax_calculator=calculator)
+        structures = [c.structure for c in result.crystals]
+        optimize_seconds = time.perf_counter() - start
+        timing = {"optimize_seconds": optimize_seconds, "seconds_per_step": optimize_seconds / config.steps,
+                  "projection_seconds": result.relax_seconds}
     labels = [f"{name}-{centre:g}-{i}" for i in range(len(structures))]
     start = time.perf_counter()
     relaxed = relax_structures(structures, labels, calculator, RelaxConfig())
     relax_seconds = time.perf_counter() - start
     table = evaluate_relaxed(structures, relaxed, templates, predictors, config)
     out = {
-        "optimize_seconds": optimize_seconds,
-        "seconds_per_step": optimize_seconds / config.steps,
-        "projection_seconds": result.relax_seconds,
+        **timing,
         "final_relax_seconds": relax_seconds,
         **survival_summary(table),
         "distinct_successful_formulas": distinct_successes(table["formula"], table["success"]),
@@ -126,6 +140,25 @@ def run_target(
         out["gpaw"] = gpaw_check(candidates, centre, gpaw_top, gpaw_max_steps, gpaw_root)
     print(name, centre, json.dumps({k: v for k, v in out.items() if k != "gpaw"}, default=float), flush=True)
     return out
+
+
+def single_anion_perovskites(vocabulary) -> list[Structure]:
+    """Every ABX3 with one anion that the perovskite patterns and ``vocabulary`` allow, in the ideal cubic
+    cell with a = 2 (r_B + r_X) (Shannon radii; a starting point, M3GNet relaxes it)."""
+    import numpy as np
+    from pymatgen.core import Lattice, Species, Structure
+
+    from smoacs_core.perovskite import IDEAL_FRAC_COORDS, PEROVSKITE_PATTERNS
+    from smoacs_core.vocabulary import ionic_radius
+
+    structures = []
+    for states in PEROVSKITE_PATTERNS:
+        a_sites, b_sites, anions = ([vocabulary.symbols[k] for k in np.flatnonzero(vocabulary.mask(s))] for s in states)
+        for a, b, x in itertools.product(a_sites, b_sites, anions):
+            species = [Species(a, states[0]), Species(b, states[1])] + [Species(x, states[2])] * 3
+            length = 2 * (ionic_radius(b, states[1]) + ionic_radius(x, states[2]))
+            structures.append(Structure(Lattice.cubic(length), species, IDEAL_FRAC_COORDS))
+    return structures
 
 
 def distinct_successes(formulas, successes) -> int:

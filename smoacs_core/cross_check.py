@@ -67,6 +67,9 @@ class UserModel(BaseModel):
             raise ValueError(f"factory '{factory}': expected 'package.module:function'")
         return factory
 
+    def _where(self, name: str) -> str:
+        return f"cross_check.user_models.{name} ({self.factory})"
+
     def factory_function(self, name: str) -> Any:
         """The factory, imported but not called; the error names the model and the factory."""
         module_name, _, attribute = self.factory.partition(":")
@@ -75,14 +78,13 @@ class UserModel(BaseModel):
             for part in attribute.split("."):
                 target = getattr(target, part)
         except (ImportError, AttributeError) as error:
-            raise ImportError(f"cross_check.user_models.{name} ({self.factory}): cannot import the factory: "
-                              f"{error}") from error
+            raise ImportError(f"{self._where(name)}: cannot import the factory: {error}") from error
         return target
 
     def load(self, name: str) -> Any:
         """Build the model and check it has what a second opinion needs."""
         model = self.factory_function(name)()
-        where = f"cross_check.user_models.{name} ({self.factory})"
+        where = self._where(name)
         missing = [a for a in _MODEL_ATTRIBUTES if not hasattr(model, a)]
         if missing:
             raise TypeError(f"{where}: the model it returned has no {', '.join(missing)}")
