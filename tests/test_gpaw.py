@@ -230,6 +230,42 @@ def test_dense_mesh_gap_at_a_fixed_geometry(tmp_path):
     assert "size=[18, 18, 18]" in (tmp_path / "Si" / "bands.txt").read_text()
 
 
+def m3gnet_relaxed_csnicl3() -> Structure:
+    """Cubic CsNiCl3 as an M3GNet relaxation left it: every site ~1e-10 off its symmetric position."""
+    lattice = [[4.984171772801314, -3.780812307994751e-10, -1.3433309331525447e-10],
+               [-3.780824279560411e-10, 4.984171773097486, -4.386198212341633e-10],
+               [-1.3433226430902072e-10, -4.3862145725491167e-10, 4.984171773152702]]
+    coords = [[0.49999999991194727, 0.4999999999419306, 0.49999999995578653],
+              [5.523069665590646e-11, 2.7243461538385406e-11, 1.0396131845465884e-10],
+              [0.5000000001369341, -1.3088587504337299e-10, -7.085252311663448e-11],
+              [8.321962439763543e-11, 0.5000000003101959, -4.292141994891805e-11],
+              [-4.801855920793704e-11, 2.2768026653802716e-11, 0.4999999999087377]]
+    return Structure(lattice, ["Cs", "Ni", "Cl", "Cl", "Cl"], coords)
+
+
+def test_float_noise_off_symmetric_sites_does_not_stop_gpaw(tmp_path):
+    """GPAW refuses this geometry at set-up (its symmetry operations do not form a group to 1e-10); snapped
+    to its symmetry (moves < 1e-8 A) it runs, and so does the pipeline's GPAW flow on the raw structure."""
+    from gpaw import GPAW, PW
+    from gpaw.new.symmetry import SymmetryAnalysisBug
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from vasp_inputs.gpaw.symmetry import snap_to_symmetry
+
+    noisy = m3gnet_relaxed_csnicl3()
+    atoms = AseAtomsAdaptor.get_atoms(noisy)
+    atoms.calc = GPAW(mode=PW(200), kpts=(1, 1, 1), txt=None)
+    with pytest.raises(SymmetryAnalysisBug):
+        atoms.get_potential_energy()
+    snapped = snap_to_symmetry(noisy)
+    assert np.abs(snapped.cart_coords - noisy.cart_coords).max() < 1e-8
+    assert np.abs(snapped.lattice.matrix - noisy.lattice.matrix).max() < 1e-8
+    assert [str(s) for s in snapped.species] == [str(s) for s in noisy.species]
+    settings = GpawSettings(ecut=250, max_steps=0, spin="off", static_reciprocal_density=20, bandpath_npoints=10)
+    (result,) = run_gpaw({"CsNiCl3": noisy}, tmp_path, settings)
+    assert result.status == "completed", result.message
+
+
 def test_scf_failure_marks_the_candidate_and_the_others_still_run(tmp_path):
     # Spin-polarized bcc Cr needs 23 SCF iterations here, Si 9: a limit of 15 fails Cr only. (The Pulay
     # step's Gamma-point runs are switched off so that the relaxation's own SCF is the one failing.)

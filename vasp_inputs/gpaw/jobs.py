@@ -28,6 +28,7 @@ from vasp_inputs.gpaw.bandgap import BandEdges, band_edges, occupied_bands
 from vasp_inputs.gpaw.calculator import gpaw_calculator, gpaw_parameters, kpoint_mesh, physics_for
 from vasp_inputs.gpaw.pulay import PulayCorrectedCellFilter, measure_dedecut, pulay_energy
 from vasp_inputs.gpaw.settings import BandGapMethod, GpawSettings
+from vasp_inputs.gpaw.symmetry import snap_to_symmetry
 
 GpawStep = Literal["relax", "band gap"]
 RELAX_LOG, PULAY_LOG, SCF_LOG, BANDS_LOG = "relax.txt", "pulay.txt", "scf.txt", "bands.txt"
@@ -108,7 +109,7 @@ def band_gap_of(structure: Structure, settings: GpawSettings, directory: Path) -
     """Self-consistent run at MP's static k-density, then bands on a path or a dense mesh, then the gap."""
     start = time.perf_counter()
     # site properties of a previous run (final moments, forces) must not leak into MP's MAGMOM logic
-    structure = Structure(structure.lattice, structure.species, structure.frac_coords)
+    structure = snap_to_symmetry(structure)
     parameters = gpaw_parameters(structure, settings, reciprocal_density=settings.static_reciprocal_density,
                                  txt=directory / SCF_LOG)
     atoms = AseAtomsAdaptor.get_atoms(structure)
@@ -215,6 +216,7 @@ class GpawRelaxMaker(AseRelaxMaker):
         self._pulay_energy = 0.0
         self.tags = []
         self._log = PULAY_LOG  # the log of the stage running, for the failure message
+        structure = snap_to_symmetry(structure)
         if settings.pulay_correction and self.relax_cell and self.steps > 1:
             dedecut = measure_dedecut(structure, settings, Path.cwd() / PULAY_LOG)
             self._pulay_energy = pulay_energy(dedecut, settings.ecut)
