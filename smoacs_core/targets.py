@@ -2,7 +2,8 @@
 
 A target is a range (hinge loss ``max(0, |y - y_hat| - h)`` with centre y and margin h) or a direction
 ("minimize"/"maximize", loss ``+-y_hat``) with an optional success threshold; each has a weight (the
-paper's lambda for formation energy). Success is judged on values clipped at ``clip_min`` (band gaps below
+paper's lambda for formation energy). With ``hinge`` a direction stops pulling at its threshold
+(``max(0, y_hat - threshold)`` for "minimize"). Success is judged on values clipped at ``clip_min`` (band gaps below
 zero mean zero); losses use the raw prediction so gradients do not vanish.
 """
 
@@ -32,6 +33,13 @@ class PropertyTarget(BaseModel):
         "without it every value counts as success.",
     )
     weight: float = Field(default=1.0, gt=0, description="Weight of this loss term (lambda).")
+    hinge: bool = Field(
+        default=False,
+        description="'minimize'/'maximize' only: the loss is zero past the threshold (max(0, y - threshold) "
+        "when minimizing). The paper's plain direction keeps pulling past success, so every start drifts to "
+        "the few compositions with the most extreme value (the most negative formation energy: oxides and "
+        "fluorides) and the other targets choose among those only (docs/smoacs.md).",
+    )
     clip_min: float | None = Field(
         default=None, description="Values are clipped at this floor when judging success (0 for band gaps)."
     )
@@ -47,6 +55,8 @@ class PropertyTarget(BaseModel):
                 raise ValueError(f"target '{self.name}': range [{self.low}, {self.high}] lies below {self.clip_min}")
         elif self.low is not None or self.high is not None:
             raise ValueError(f"target '{self.name}': low/high only apply to goal 'range'")
+        if self.hinge and (self.goal == "range" or self.threshold is None):
+            raise ValueError(f"target '{self.name}': hinge needs goal 'minimize' or 'maximize' and a threshold")
         return self
 
     @classmethod
@@ -68,10 +78,11 @@ class PropertyTarget(BaseModel):
 
     @classmethod
     def formation_energy(
-        cls, weight: float = 1.0, threshold: float = -0.5, predictor: str = "megnet-eform"
+        cls, weight: float = 1.0, threshold: float = -0.5, predictor: str = "megnet-eform", hinge: bool = False
     ) -> PropertyTarget:
-        """The paper's formation-energy term: minimize, success below -0.5 eV/atom."""
-        return cls(name="formation_energy", predictor=predictor, goal="minimize", threshold=threshold, weight=weight)
+        """The paper's formation-energy term: minimize, success below -0.5 eV/atom (``hinge``: no pull below)."""
+        return cls(name="formation_energy", predictor=predictor, goal="minimize", threshold=threshold, weight=weight,
+                   hinge=hinge)
 
     def loss(self, prediction: torch.Tensor) -> torch.Tensor:
         """Per-crystal loss, weighted."""
@@ -79,9 +90,9 @@ class PropertyTarget(BaseModel):
             center, margin = (self.low + self.high) / 2, (self.high - self.low) / 2
             term = torch.relu(torch.abs(prediction - center) - margin)
         elif self.goal == "minimize":
-            term = prediction
+            term = torch.relu(prediction - self.threshold) if self.hinge else prediction
         else:
-            term = -prediction
+            term = torch.relu(self.threshold - prediction) if self.hinge else -prediction
         return self.weight * term
 
     def satisfied(self, values: np.ndarray) -> np.ndarray:
