@@ -161,23 +161,25 @@ class DifferentiableCrystals(nn.Module):
         Sites that share a row must take the same oxidation number in every pattern, or one element could not
         fill them all."""
         rows: list[int] = []
+        next_row = 0
         for template in self.templates:
             roles = template.site_roles
             if shared_roles and roles is None:
                 raise ValueError(f"{template.label}: sharing the types of {list(shared_roles)} sites needs site roles")
-            first_of_role: dict[str, int] = {}  # shared role -> the crystal's first site of that role
+            shared: dict[str, tuple[int, int]] = {}  # shared role -> (its row, the crystal's first site of it)
             for site in range(len(template.structure)):
                 role = roles[site] if roles is not None else None
-                first = first_of_role.get(role)
-                if first is None:
-                    if role in shared_roles:
-                        first_of_role[role] = site
-                    rows.append(max(rows, default=-1) + 1)
+                if role in shared:
+                    row, first = shared[role]
+                    if any(pattern[site] != pattern[first] for pattern in template.patterns):
+                        raise ValueError(f"{template.label}: its {role} sites take different oxidation numbers in "
+                                         "a pattern, so one element cannot fill them")
+                    rows.append(row)
                     continue
-                if any(pattern[site] != pattern[first] for pattern in template.patterns):
-                    raise ValueError(f"{template.label}: its {role} sites take different oxidation numbers in a "
-                                     "pattern, so one element cannot fill them")
-                rows.append(rows[len(rows) - site + first])
+                if role in shared_roles:
+                    shared[role] = (next_row, site)
+                rows.append(next_row)
+                next_row += 1
         return torch.tensor(rows)
 
     @property
