@@ -20,9 +20,9 @@ Variants (perovskite mode, MEGNet E_f + MEGNet PBE gap, 200 steps):
   draws every start to the most stable compositions (oxides, fluorides) whatever the gap.
 * ``enumeration_single_anion_common``: no optimization. Every single-anion ABX3 of the common elements that the
   optimizer's space holds (each perovskite pattern, each element its sites allow), on a cubic cell sized by
-  ionic radii (a = 2 (r_B + r_X)), then judged exactly like the variants. The space is small enough to list,
-  so this is the ceiling of any search of it with these predictors: what the GPAW check confirms here, no
-  optimizer over that space can beat by more than luck in its ranking.
+  ionic radii (a = 2 (r_B + r_X)), then judged exactly like the variants. The space is small enough to list:
+  its GPAW check is what a search that returns every composition the predictors put on target would get (a
+  search can still find other local minima of the same compositions from other starting cells).
 
 For each variant and each target (1.5 and 2.5 eV +- 0.2): 64 perovskite templates (lengths 3.5-5 A), the
 paper's success rate on the optimized structures, then every candidate relaxed with M3GNet (FIRE, cell, fmax
