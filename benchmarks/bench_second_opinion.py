@@ -1,0 +1,137 @@
+"""Do second opinions predict which candidates DFT confirms? Every GPAW-checked candidate of the variant
+benchmark, judged by the signals a user can compute before DFT.
+
+The candidates are those in ``benchmarks/results/variants.json`` with a GPAW band gap (the top 8 per variant and
+target of ``bench_variants.py``), their M3GNet-relaxed structures from ``results/variant_candidates/``. A structure
+checked by several variants counts once. For each, the signals:
+
+- ``eform_disagreement``: |MEGNet - M3GNet| formation energy (eV/atom), the cross-check stage's default second
+  opinion (threshold 0.16, the 95th percentile on MP-20; ``bench_cross_check.py``);
+- ``<fidelity>_minus_pbe``: the MEGNet multi-fidelity band gap at GLLB-SC, HSE or SCAN minus its PBE gap, the
+  only other band-gap numbers that ship here (one network: they differ by functional, and a user might hope the
+  spread says something about how sure the network is).
+
+Per signal: the Spearman rank correlation with |ML - GPAW| gap error, the ROC AUC for telling a GPAW miss from a
+GPAW-confirmed candidate (0.5: no better than chance) and for telling a GPAW metal from a non-metal, and the
+confirmed rate among the candidates a filter keeps. Also: how often a check of 8 would confirm 3 or more (issue
+7's target) if every candidate were confirmed at the pooled rate, against how many checks did.
+
+Usage: ``SMOACS_MODEL_DIR=../shared/models/matgl python benchmarks/bench_second_opinion.py``; results in
+``benchmarks/results/second_opinion.json``. Needs no DFT (the GPAW gaps are read from variants.json).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CANDIDATES = RESULTS / "variant_candidates"
+EFORM_THRESHOLD = 0.16
+METAL_GAP = 0.05
+"""GPAW gaps at or below this (eV) count as metals."""
+
+
+def gpaw_checked(variants: dict, margin: float) -> list[dict]:
+    """One row per distinct GPAW-checked structure: its variant, target, ML and GPAW gaps and structure."""
+    rows, seen = [], set()
+    for name, targets in variants.items():
+        for centre_text, result in targets.items():
+            if "gpaw" not in result:
+                continue
+            centre = float(centre_text)
+            saved = {c["label"]: c for c in json.loads((CANDIDATES / f"{name}-{centre:g}.json").read_text())}
+            for checked in result["gpaw"]["candidates"]:
+                if checked["status"] != "completed" or checked["gpaw_gap"] is None:
+                    continue
+                key = (checked["formula"], round(checked["gpaw_gap"], 2), centre)
+                if key in seen:
+                    continue
+                seen.add(key)
+                rows.append({
+                    "variant": name, "target": centre, "candidate": checked["candidate"],
+                    "formula": checked["formula"], "ml_gap": checked["ml_gap"], "gpaw_gap": checked["gpaw_gap"],
+                    "confirmed": abs(checked["gpaw_gap"] - centre) <= margin,
+                    "structure": saved[checked["candidate"]]["structure"],
+                })
+    return rows
+
+
+def auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
+    """Probability that a positive case scores higher than a negative one (ties count half)."""
+    from scipy.stats import mannwhitneyu
+
+    if positive.all() or not positive.any():
+        return None
+    statistic = mannwhitneyu(scores[positive], scores[~positive]).statistic
+    return float(statistic / (positive.sum() * (~positive).sum()))
+
+
+def signal_summary(signal: np.ndarray, error: np.ndarray, confirmed: np.ndarray, metal: np.ndarray) -> dict:
+    from scipy.stats import spearmanr
+
+    order = np.argsort(signal)
+    lower_half = order[: len(order) // 2]
+    return {
+        "spearman_with_abs_error": float(spearmanr(signal, error).statistic),
+        "auc_miss_vs_confirmed": auc(signal, ~confirmed),
+        "auc_metal_vs_gapped": auc(signal, metal),
+        "confirmed_in_lower_half": f"{int(confirmed[lower_half].sum())}/{len(lower_half)}",
+    }
+
+
+def chance_of_target(variants: dict, rate: float, top: int = 8, needed: int = 3) -> dict:
+    """Checks of ``top`` that confirmed ``needed`` or more, against the binomial chance at the pooled rate."""
+    from scipy.stats import binom
+
+    checks = [result["gpaw"] for targets in variants.values() for result in targets.values() if "gpaw" in result]
+    probability = float(binom.sf(needed - 1, top, rate))
+    return {"checks": len(checks), "checks_meeting_target": sum(c["confirmed"] >= needed for c in checks),
+            "binomial_probability_per_check": probability, "expected_checks_meeting_target": probability * len(checks)}
+
+
+def main() -> None:
+    from pymatgen.core import Structure
+
+    from smoacs_core.predictors.registry import BAND_GAP_FIDELITIES, load_predictor
+
+    benchmark = json.loads((RESULTS / "variants.json").read_text())
+    rows = gpaw_checked(benchmark["variants"], benchmark["margin"])
+    structures = [Structure.from_dict(row.pop("structure")) for row in rows]
+    predictions = {name: load_predictor(name).predict(structures)
+                   for name in ["megnet-eform", "m3gnet-eform", *(f"megnet-bandgap-{f}" for f in BAND_GAP_FIDELITIES)]}
+    pbe = predictions["megnet-bandgap-pbe"]
+    signals = {"eform_disagreement": np.abs(predictions["megnet-eform"] - predictions["m3gnet-eform"])}
+    signals |= {f"{f}_minus_pbe": predictions[f"megnet-bandgap-{f}"] - pbe for f in BAND_GAP_FIDELITIES if f != "pbe"}
+    for index, row in enumerate(rows):
+        row |= {name: float(values[index]) for name, values in predictions.items()}
+        row |= {name: float(values[index]) for name, values in signals.items()}
+
+    gpaw = np.array([row["gpaw_gap"] for row in rows])
+    error = np.abs(gpaw - np.array([row["ml_gap"] for row in rows]))
+    confirmed = np.array([row["confirmed"] for row in rows])
+    metal = gpaw <= METAL_GAP
+    agree = signals["eform_disagreement"] <= EFORM_THRESHOLD
+    results = {
+        "candidates": len(rows),
+        "confirmed": int(confirmed.sum()),
+        "gpaw_metals": int(metal.sum()),
+        "mean_abs_ml_vs_gpaw": float(error.mean()),
+        "pbe_recomputed_max_difference": float(np.abs(pbe - np.array([row["ml_gap"] for row in rows])).max()),
+        "signals": {name: signal_summary(values, error, confirmed, metal) for name, values in signals.items()},
+        "chance_of_3_of_8": chance_of_target(benchmark["variants"], float(confirmed.mean())),
+        "eform_filter": {
+            "kept": int(agree.sum()), "confirmed_kept": int(confirmed[agree].sum()),
+            "dropped": int((~agree).sum()), "confirmed_dropped": int(confirmed[~agree].sum()),
+            "metals_kept": int(metal[agree].sum()), "metals_dropped": int(metal[~agree].sum()),
+        },
+        "rows": rows,
+    }
+    print(json.dumps({key: value for key, value in results.items() if key != "rows"}, indent=2), flush=True)
+    (RESULTS / "second_opinion.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
