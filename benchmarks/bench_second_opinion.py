@@ -23,13 +23,10 @@ Usage: ``SMOACS_MODEL_DIR=../shared/models/matgl python benchmarks/bench_second_
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
+from bench_variants import RESULTS, candidates_file  # the sibling script: its results folder and file names
 
-RESULTS = Path(__file__).resolve().parent / "results"
-CANDIDATES = RESULTS / "variant_candidates"
-EFORM_THRESHOLD = 0.16
 METAL_GAP = 0.05
 """GPAW gaps at or below this (eV) count as metals."""
 
@@ -42,7 +39,7 @@ def gpaw_checked(variants: dict, margin: float) -> list[dict]:
             if "gpaw" not in result:
                 continue
             centre = float(centre_text)
-            saved = {c["label"]: c for c in json.loads((CANDIDATES / f"{name}-{centre:g}.json").read_text())}
+            saved = {c["label"]: c for c in json.loads(candidates_file(name, centre).read_text())}
             for checked in result["gpaw"]["candidates"]:
                 if checked["status"] != "completed" or checked["gpaw_gap"] is None:
                     continue
@@ -95,6 +92,7 @@ def chance_of_target(variants: dict, rate: float, top: int = 8, needed: int = 3)
 def main() -> None:
     from pymatgen.core import Structure
 
+    from smoacs_core.cross_check import DEFAULT_MAX_DISAGREEMENT
     from smoacs_core.predictors.registry import BAND_GAP_FIDELITIES, load_predictor
 
     benchmark = json.loads((RESULTS / "variants.json").read_text())
@@ -110,16 +108,17 @@ def main() -> None:
         row |= {name: float(values[index]) for name, values in signals.items()}
 
     gpaw = np.array([row["gpaw_gap"] for row in rows])
-    error = np.abs(gpaw - np.array([row["ml_gap"] for row in rows]))
+    ml_gap = np.array([row["ml_gap"] for row in rows])
+    error = np.abs(gpaw - ml_gap)
     confirmed = np.array([row["confirmed"] for row in rows])
     metal = gpaw <= METAL_GAP
-    agree = signals["eform_disagreement"] <= EFORM_THRESHOLD
+    agree = signals["eform_disagreement"] <= DEFAULT_MAX_DISAGREEMENT["formation_energy"]
     results = {
         "candidates": len(rows),
         "confirmed": int(confirmed.sum()),
         "gpaw_metals": int(metal.sum()),
         "mean_abs_ml_vs_gpaw": float(error.mean()),
-        "pbe_recomputed_max_difference": float(np.abs(pbe - np.array([row["ml_gap"] for row in rows])).max()),
+        "pbe_recomputed_max_difference": float(np.abs(pbe - ml_gap).max()),
         "signals": {name: signal_summary(values, error, confirmed, metal) for name, values in signals.items()},
         "chance_of_3_of_8": chance_of_target(benchmark["variants"], float(confirmed.mean())),
         "eform_filter": {
