@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from rich.console import Console
 
 from flows.config import DEFAULT_CONFIG, DiscoveryConfig
+from flows.local_prefect import local_prefect
 from smoacs_core.cli import print_rates
 from smoacs_core.predictors.model_store import checkpoint_dir
 from smoacs_core.predictors.registry import PREDICTORS
@@ -75,10 +75,10 @@ def _check_dft(config: DiscoveryConfig) -> None:
 
 def run_discovery(config: DiscoveryConfig) -> dict:
     """Run the discovery flow in this process; returns the run summary."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.discovery import discovery
 
-    return discovery(config)
+    with local_prefect():
+        return discovery(config)
 
 
 def print_summary(config: DiscoveryConfig, summary: dict) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from enum import Enum
@@ -402,12 +401,13 @@ def harvest(
     from smoacs_core.store import default_store_url
 
     _open_store(store, results_dir)  # fails here, clearly, if the store is missing or unreachable
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.harvest import dft_harvest
+    from flows.local_prefect import local_prefect
     from vasp_inputs.results import describe_statuses
 
     # the URL without password: flow parameters are visible in the Prefect UI; the password comes from the env
-    harvested = dft_harvest(store or default_store_url(results_dir), run_id)
+    with local_prefect():
+        harvested = dft_harvest(store or default_store_url(results_dir), run_id)
     if not harvested:
         console.print("no open DFT calculations")
     for harvested_run, statuses in harvested.items():

@@ -55,6 +55,32 @@ def test_default_run_then_results_commands(tmp_path):
     assert (tmp_path / "results" / run_id / "report" / "report.md").exists()
 
 
+def test_first_run_on_a_new_prefect_home_succeeds(tmp_path):
+    """A fresh machine: no Prefect home yet, so the temporary server first sets up its database; the run
+    must wait for it (Prefect's own 20 s limit lost that race on a busy machine)."""
+    (tmp_path / "run.yaml").write_text(
+        "name: first-run\nstages: [sample, optimize]\n"
+        "initial: {kind: perovskite_templates, count: 2}\noptimization: {mode: perovskite, steps: 5}\n"
+    )
+    assert not (tmp_path / "prefect-home").exists()
+    completed = _smoacs(["run", "run.yaml"], tmp_path)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "Starting temporary server" in completed.stderr and "2 candidates" in completed.stdout + completed.stderr
+    assert (tmp_path / "prefect-home" / "prefect.db").exists()
+
+
+def test_a_prefect_server_that_does_not_start_is_a_clear_error(tmp_path):
+    """When the temporary server still does not answer in time, the message names the remedies."""
+    (tmp_path / "run.yaml").write_text("name: no-server\nstages: [sample]\n")
+    env = {**_environment(tmp_path), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1"}
+    completed = subprocess.run([SMOACS, "run", "run.yaml"], cwd=tmp_path, env=env, capture_output=True,
+                               text=True, timeout=300)
+    assert completed.returncode == 1
+    message = " ".join(completed.stderr.split())
+    assert "did not answer within 1 s" in message and "prefect server start" in message
+    assert "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in message
+
+
 def test_results_without_a_store_is_a_clear_error(tmp_path):
     completed = _smoacs(["results", "list"], tmp_path, timeout=120)
     assert completed.returncode == 2 and "no results store" in completed.stderr
@@ -85,13 +111,20 @@ def test_killed_run_resumes_without_redoing_or_duplicating(tmp_path):
         "batch_size: 3\n"
     )
     database = tmp_path / "results" / "smoacs.sqlite"
-    process = subprocess.Popen([SMOACS, "run", "run.yaml"], cwd=tmp_path, env=_environment(tmp_path),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = tmp_path / "killed-run.log"
+    with log.open("w") as output:
+        process = subprocess.Popen([SMOACS, "run", "run.yaml"], cwd=tmp_path, env=_environment(tmp_path),
+                                   stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 600
-    while _candidate_count(database) < 3 and time.time() < deadline and process.poll() is None:
+    while _candidate_count(database) < 3 and time.time() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the run exited ({process.returncode}) before its first batch landed:\n"
+                        f"{log.read_text()[-3000:]}")
         time.sleep(0.2)
     time.sleep(1.0)  # let the finished batch's cache record land; the next batch is mid-optimization
     done_before_kill = _candidate_count(database)
+    if process.poll() is not None:
+        pytest.fail(f"the run ended ({process.returncode}) before it could be killed:\n{log.read_text()[-3000:]}")
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert 3 <= done_before_kill < 12, "the kill should land in the middle of the optimization stage"
