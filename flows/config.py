@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from smoacs_core.config import OptimizationConfig
 from smoacs_core.cross_check import CrossCheckConfig
-from smoacs_core.data.sampling import SamplingConfig
 from smoacs_core.hull.config import HullConfig
 from smoacs_core.relax.relax import RelaxConfig
 from smoacs_core.settings import SmoacsSettings
+from smoacs_core.steps.sample import InitialStructures
 from smoacs_core.uniqueness import NoveltyConfig
 from smoacs_core.yaml_files import read_yaml_mapping
 from vasp_inputs.config import DftConfig
@@ -31,39 +31,6 @@ STAGE_ORDER: tuple[str, ...] = (
     "sample", "optimize", "prerelax", "cross_check", "deduplicate", "hull", "dft_submit", "dft_harvest", "report"
 )
 DEFAULT_CONFIG = Path(__file__).with_name("default_discovery.yaml")
-
-
-class InitialStructures(BaseModel):
-    """Where the initial crystals come from."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["perovskite_templates", "dataset", "files", "previous_run"] = Field(
-        default="perovskite_templates",
-        description="Random perovskite templates (shape from optimization.mode), a filtered sample of a data "
-        "set (MEGNet, MP-20, Perov-5, a directory: see 'sampling'), structure files, or the optimized "
-        "candidates of an earlier run.",
-    )
-    sampling: SamplingConfig | None = Field(
-        default=None, description="Data set and filters (kind 'dataset'); see docs/data.md."
-    )
-    count: int = Field(default=64, ge=1, description="Templates to generate, or structures to take at most.")
-    path: Path | None = Field(default=None, description="File or directory of CIF/POSCAR/extxyz (kind 'files').")
-    run_id: str | None = Field(default=None, description="Earlier run whose candidates to start from.")
-    length_range: tuple[float, float] | None = Field(
-        default=None, description="Template lengths (A); default: the optimization's length range."
-    )
-    seed: int = Field(default=0, description="Seed of template generation and structure sampling.")
-
-    @model_validator(mode="after")
-    def _check(self) -> InitialStructures:
-        if self.kind == "dataset" and self.sampling is None:
-            raise ValueError("initial.sampling: required when initial.kind is 'dataset'")
-        if self.kind == "files" and self.path is None:
-            raise ValueError("initial.path: required when initial.kind is 'files'")
-        if self.kind == "previous_run" and not self.run_id:
-            raise ValueError("initial.run_id: required when initial.kind is 'previous_run'")
-        return self
 
 
 class DiscoveryConfig(BaseModel):

@@ -17,15 +17,17 @@ from pydantic import BaseModel
 from flows.config import DEFAULT_CONFIG, DiscoveryConfig
 from flows.harvest import place_dft_energies_on_hull
 from smoacs_core import __version__
+from smoacs_core.stages import judged_stage
+from smoacs_core.steps.sample import InitialStructureSet
 from smoacs_core.store import default_store_url
-from tasks.common import cache_policy, judged_stage, model_fingerprint, open_store
+from tasks.common import cache_policy, model_fingerprint, open_store
 from tasks.cross_check import cross_check_candidates
 from tasks.dft import harvest_dft, submit_dft
 from tasks.hull import place_candidates_on_hull
 from tasks.optimize import BatchResult, optimize_batch
 from tasks.prerelax import PrerelaxBatchResult, prerelax_batch
 from tasks.report import write_report
-from tasks.sample import InitialStructureSet, sample_initial_structures
+from tasks.sample import sample_initial_structures
 from tasks.uniqueness import deduplicate_candidates
 
 
@@ -163,16 +165,18 @@ def _run_stages(config: DiscoveryConfig, run_id: str, store_url: str) -> dict:
             deduplicate(run_id, str(config.run_dir), store_url, config.novelty, judged_stage(config.stages))
         elif stage == "hull":
             hull = place_candidates_on_hull.with_options(cache_policy=cache_policy(config.results_dir))
-            hull_report = hull(run_id, str(config.run_dir), store_url, config.hull, judged_stage(config.stages))
+            hull_report = hull(run_id, str(config.run_dir), store_url, config.hull, config.optimization.targets,
+                               judged_stage(config.stages))
         elif stage == "dft_submit":
-            submit_dft(run_id, str(config.run_dir), store_url, config.dft, judged_stage(config.stages))
+            submit_dft(run_id, str(config.run_dir), store_url, config.dft, config.optimization.targets,
+                       judged_stage(config.stages))
         elif stage == "dft_harvest":
-            harvest_dft(store_url, run_id)
+            harvest_dft(store_url, run_id, config.dft, config.optimization.targets, judged_stage(config.stages))
             place_dft_energies_on_hull(config, run_id, store_url)
         elif stage == "report":
             report = write_report(
-                run_id, str(config.run_dir), store_url, batch_states,
-                str(config.novelty_reference) if config.novelty_reference else None,
+                run_id, str(config.run_dir), store_url, config.optimization.targets, judged_stage(config.stages),
+                batch_states, str(config.novelty_reference) if config.novelty_reference else None,
             )
             failed = [b for b, state in batch_states.items() if state not in ("Completed", "Cached")]
             if failed:

@@ -11,9 +11,10 @@ from prefect import flow, get_run_logger
 
 from flows.config import DiscoveryConfig
 from smoacs_core.settings import SmoacsSettings
+from smoacs_core.stages import StructureStage, judged_stage
 from smoacs_core.store import default_store_url
 from tasks.common import cache_policy, open_store
-from tasks.dft import STAGE, harvest_dft
+from tasks.dft import harvest_dft, runs_with_open_calculations
 from tasks.hull import place_candidates_on_hull
 from tasks.report import write_report
 
@@ -29,7 +30,8 @@ def place_dft_energies_on_hull(config: DiscoveryConfig, run_id: str, store_url: 
         return
     hull_config = config.hull.model_copy(update={"footing": "total_energy"})
     hull = place_candidates_on_hull.with_options(cache_policy=cache_policy(config.results_dir), refresh_cache=True)
-    hull(run_id, str(config.run_dir), store_url, hull_config, STAGE, "energy_per_atom")
+    hull(run_id, str(config.run_dir), store_url, hull_config, config.optimization.targets, StructureStage.DFT,
+         "energy_per_atom")
 
 
 @flow(name="dft-harvest")
@@ -38,14 +40,18 @@ def dft_harvest(store_url: str | None = None, run_id: str | None = None) -> dict
     candidate -> status of the calculations that were open."""
     logger = get_run_logger()
     store_url = store_url or default_store_url(SmoacsSettings().results_dir)
-    harvested = harvest_dft(store_url, run_id)
     store = open_store(store_url)
-    for touched, completed in harvested.newly_completed.items():
-        if not completed:
+    harvested = {}
+    for open_run in runs_with_open_calculations(store, run_id):
+        config = DiscoveryConfig.model_validate(store.run(open_run).config)
+        report = harvest_dft(store_url, open_run, config.dft, config.optimization.targets,
+                             judged_stage(config.stages))
+        harvested[open_run] = report.statuses
+        if not report.newly_completed:
             continue
-        config = DiscoveryConfig.model_validate(store.run(touched).config)
-        place_dft_energies_on_hull(config, touched, store_url)
+        place_dft_energies_on_hull(config, open_run, store_url)
         novelty = str(config.novelty_reference) if config.novelty_reference else None
-        write_report(touched, str(config.run_dir), store_url, {}, novelty)
-        logger.info("run %s: %d DFT calculations completed; report rewritten", touched, completed)
-    return harvested.runs
+        write_report(open_run, str(config.run_dir), store_url, config.optimization.targets,
+                     judged_stage(config.stages), {}, novelty)
+        logger.info("run %s: %d DFT calculations completed; report rewritten", open_run, report.newly_completed)
+    return harvested

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from smoacs_core.cross_check import AGREE
-from smoacs_core.stored_targets import range_target_errors
+from smoacs_core.targets import PropertyTarget, range_target_errors
 
 
-def target_errors(table: pd.DataFrame, targets: Sequence[Mapping], stage: str) -> pd.Series:
+def target_errors(table: pd.DataFrame, targets: Sequence[PropertyTarget], stage: str) -> pd.Series:
     """|prediction - centre of the range| of the first range target at ``stage`` (NaN without one)."""
     errors, _ = range_target_errors(targets, table, column_prefix=f"{stage}.")
     if errors is None:
@@ -33,7 +33,7 @@ def _flag(table: pd.DataFrame, column: str) -> pd.Series:
     return (~table[column].fillna(False).astype(bool)).astype(int)
 
 
-def rank_for_dft(table: pd.DataFrame, targets: Sequence[Mapping], stage: str) -> pd.DataFrame:
+def rank_for_dft(table: pd.DataFrame, targets: Sequence[PropertyTarget], stage: str) -> pd.DataFrame:
     """The store's candidate table ordered by DFT priority, with the ranking columns added."""
     ranked = table.assign(
         _failed=(~table["success"].astype(bool)).astype(int),
@@ -51,7 +51,7 @@ def rank_for_dft(table: pd.DataFrame, targets: Sequence[Mapping], stage: str) ->
 
 def select_for_dft(
     table: pd.DataFrame,
-    targets: Sequence[Mapping],
+    targets: Sequence[PropertyTarget],
     stage: str,
     count: int,
     only_successes: bool,

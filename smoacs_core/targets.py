@@ -10,9 +10,11 @@ zero mean zero); losses use the raw prediction so gradients do not vanish.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -95,6 +97,21 @@ class PropertyTarget(BaseModel):
             term = torch.relu(self.threshold - prediction) if self.hinge else -prediction
         return self.weight * term
 
+    @property
+    def centre(self) -> float | None:
+        """Middle of a range target (what the hull and DFT rankings measure errors from); None otherwise."""
+        return None if self.goal != "range" else (self.low + self.high) / 2
+
+    def error(self, values: np.ndarray) -> np.ndarray:
+        """Signed distance of each prediction from the centre of a range target (e.g. band_gap - 1.5 eV)."""
+        if self.centre is None:
+            raise ValueError(f"target '{self.name}': only a range target has a centre to measure errors from")
+        return np.asarray(values, dtype=float) - self.centre
+
+    def describe_error(self) -> str:
+        """What :meth:`error` measures, as tables and reports say it."""
+        return f"{self.name} - {self.centre:g} (centre of the target range [{self.low:g}, {self.high:g}])"
+
     def satisfied(self, values: np.ndarray) -> np.ndarray:
         """Per-crystal success of this target (NaN predictions fail)."""
         values = np.asarray(values, dtype=float)
@@ -106,6 +123,24 @@ class PropertyTarget(BaseModel):
             if self.threshold is None:
                 return np.isfinite(values)
             return values < self.threshold if self.goal == "minimize" else values > self.threshold
+
+
+def range_target(targets: Sequence[PropertyTarget], name: str) -> PropertyTarget | None:
+    """The range target on property ``name``, if the run has one."""
+    return next((t for t in targets if t.name == name and t.goal == "range"), None)
+
+
+def range_target_errors(
+    targets: Sequence[PropertyTarget], table: pd.DataFrame, column_prefix: str = ""
+) -> tuple[dict[str, float] | None, str | None]:
+    """Signed error of each candidate (row ``id``) for the first range target whose column the table holds
+    (``column_prefix`` + name, e.g. 'prerelaxed.band_gap'), and what it measures; (None, None) without one."""
+    for target in targets:
+        column = f"{column_prefix}{target.name}"
+        if target.goal == "range" and column in table.columns:
+            errors = target.error(table[column].to_numpy(dtype=float))
+            return dict(zip(table["id"].astype(str), errors.tolist(), strict=True)), target.describe_error()
+    return None, None
 
 
 class ToleranceFactorTarget(BaseModel):

@@ -27,14 +27,22 @@ def perovskite_template(structure: Structure, label: str, repeat: int = 1) -> Cr
     )
 
 
+def perovskite_cells(
+    count: int, repeat: int = 1, length_range: tuple[float, float] = (2.0, 10.0), seed: int = 0
+) -> list[tuple[str, Structure]]:
+    """``count`` random ABX3 (super)cells, labelled 'perovskite-template-<n>' (or 'perovskite3x3x3-...')."""
+    name = "perovskite" if repeat == 1 else f"perovskite{repeat}x{repeat}x{repeat}"
+    cells = random_templates(count, repeat, length_range, seed)
+    return [(f"{name}-template-{number}", structure) for number, structure in enumerate(cells)]
+
+
 def perovskite_templates(
     count: int, repeat: int = 1, length_range: tuple[float, float] = (2.0, 10.0), seed: int = 0
 ) -> list[CrystalTemplate]:
     """``count`` random ABX3 (super)cells with the two perovskite oxidation patterns (paper 3.3, A.7)."""
-    name = "perovskite" if repeat == 1 else f"perovskite{repeat}x{repeat}x{repeat}"
     return [
-        perovskite_template(structure, f"{name}-template-{number}", repeat)
-        for number, structure in enumerate(random_templates(count, repeat, length_range, seed))
+        perovskite_template(structure, label, repeat)
+        for label, structure in perovskite_cells(count, repeat, length_range, seed)
     ]
 
 

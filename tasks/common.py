@@ -1,4 +1,4 @@
-"""What every task shares: typed file references, the cache policy, model fingerprints."""
+"""What every task shares: the cache policy, the store, model fingerprints."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 from prefect.cache_policies import INPUTS, TASK_SOURCE, CachePolicy
-from pydantic import BaseModel
 
 from smoacs_core import __version__
+from smoacs_core.files import sha256_of
 from smoacs_core.predictors.legacy_matgl import CHECKPOINT_FILES
 from smoacs_core.predictors.model_store import checkpoint_dir
 from smoacs_core.predictors.registry import PREDICTORS
@@ -24,25 +24,6 @@ PASSWORD_SECRET_BLOCK = "smoacs-store-password"
 """Name of the Prefect Secret block holding the store password (used when SMOACS_STORE_PASSWORD is unset)."""
 
 
-class FileRef(BaseModel):
-    """A file a task wrote, by path and content hash."""
-
-    path: str
-    sha256: str
-
-    @classmethod
-    def of(cls, path: Path) -> FileRef:
-        return cls(path=str(path), sha256=sha256_of(path))
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cache_policy(results_dir: Path) -> CachePolicy:
     """Cache on the task's inputs and source code, with keys and results kept in the results directory.
 
@@ -50,11 +31,6 @@ def cache_policy(results_dir: Path) -> CachePolicy:
     version), so a re-run of the same configuration reuses every finished task.
     """
     return (INPUTS + TASK_SOURCE).configure(key_storage=str(Path(results_dir).resolve() / CACHE_DIR_NAME))
-
-
-def judged_stage(stages) -> str:
-    """The structures later stages judge (de-duplication, hull, DFT): relaxed ones when the run relaxes."""
-    return "prerelaxed" if "prerelax" in stages else "optimized"
 
 
 def open_store(store_url: str) -> ResultsStore:

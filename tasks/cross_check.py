@@ -14,9 +14,10 @@ from prefect import get_run_logger, task
 from pydantic import BaseModel
 
 from smoacs_core.cross_check import AGREE, CrossCheckConfig, disagreement_table
+from smoacs_core.files import FileRef
 from smoacs_core.settings import SmoacsSettings
 from smoacs_core.store import PropertyValue
-from tasks.common import FileRef, open_store, stored_candidates
+from tasks.common import open_store, stored_candidates
 
 
 class CrossCheckReport(BaseModel):

@@ -10,7 +10,7 @@ candidate in progress. Every number is stored with its code and functional (``GP
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -19,8 +19,8 @@ from pymatgen.io.cif import CifWriter
 
 from smoacs_core.dft_selection import select_for_dft
 from smoacs_core.store import PropertyValue, ResultsStore
-from smoacs_core.stored_targets import range_target
-from tasks.common import judged_stage, open_store
+from smoacs_core.targets import PropertyTarget, range_target
+from tasks.common import open_store
 from vasp_inputs.config import DftConfig
 from vasp_inputs.results import DftResult, DftSubmission, describe_statuses
 
@@ -38,7 +38,8 @@ class DftSubmitReport(BaseModel):
 
 
 def record_results(
-    store: ResultsStore, run_id: str, results: Sequence[DftResult], targets: Sequence[Mapping], judged_stage: str
+    store: ResultsStore, run_id: str, results: Sequence[DftResult], targets: Sequence[PropertyTarget],
+    judged_stage: str,
 ) -> None:
     """Store DFT outcomes: calculation rows always; structure, properties and the band-gap criterion when
     the calculation completed. The ML prediction it is compared with is the one at ``judged_stage``."""
@@ -67,9 +68,7 @@ def record_results(
                                         result.band_gap - predicted[result.candidate], "eV"))
         properties[result.candidate] = values
         if gap_target is not None and result.band_gap is not None:
-            criteria[result.candidate] = {
-                "band_gap_ok": gap_target["low"] <= result.band_gap <= gap_target["high"]
-            }
+            criteria[result.candidate] = {"band_gap_ok": bool(gap_target.satisfied([result.band_gap])[0])}
         if result.structure is not None:
             path = Path(result.directory) / f"{result.candidate}-{result.label}.cif" if result.directory else None
             if path is not None:
@@ -81,7 +80,9 @@ def record_results(
 
 
 @task(name="dft-submit", persist_result=False)
-def submit_dft(run_id: str, run_dir: str, store_url: str, dft: DftConfig, judged_stage: str) -> DftSubmitReport:
+def submit_dft(
+    run_id: str, run_dir: str, store_url: str, dft: DftConfig, targets: list[PropertyTarget], judged_stage: str
+) -> DftSubmitReport:
     """Choose the best candidates not yet handed to this code and hand them over (or, GPAW, compute them)."""
     logger = get_run_logger()
     store = open_store(store_url)
@@ -91,8 +92,6 @@ def submit_dft(run_id: str, run_dir: str, store_url: str, dft: DftConfig, judged
     if dft.code == "gpaw":  # a GPAW row still 'submitted' was interrupted mid-calculation: compute it again
         handed = handed[handed["status"] != "submitted"]
     structures = store.structures(table["id"], judged_stage)
-    config = store.run(run_id).config
-    targets = config.get("optimization", {}).get("targets", [])
     already = set(handed["candidate_id"])
     remaining = dft.candidates - len(already)
     selected = [] if remaining <= 0 else list(select_for_dft(
@@ -141,34 +140,35 @@ def _latest(store: ResultsStore, run_id: str, code: str) -> tuple[list[str], lis
 
 
 class DftHarvestReport(BaseModel):
-    runs: dict[str, dict[str, str]]
-    """run id -> candidate id -> status after this harvest (open VASP calculations only)"""
-    newly_completed: dict[str, int]
+    statuses: dict[str, str]
+    """candidate id -> status after this harvest (the run's open VASP calculations only)"""
+    newly_completed: int
+
+
+def runs_with_open_calculations(store: ResultsStore, run_id: str | None = None) -> list[str]:
+    """Runs (all, or only ``run_id``) with VASP calculations a harvest still has to look at."""
+    rows = store.dft_calculations(run_id, OPEN_STATUSES)
+    return sorted(set(rows.loc[rows["code"] == "VASP", "run_id"]))
 
 
 @task(name="dft-harvest", persist_result=False)
-def harvest_dft(store_url: str, run_id: str | None = None) -> DftHarvestReport:
-    """Collect every open VASP calculation (of one run, or of all) and record what finished."""
+def harvest_dft(
+    store_url: str, run_id: str, dft: DftConfig, targets: list[PropertyTarget], judged_stage: str
+) -> DftHarvestReport:
+    """Collect the run's open VASP calculations and record what finished."""
     from vasp_inputs.vasp.backends import harvest_vasp
 
     logger = get_run_logger()
     store = open_store(store_url)
     rows = store.dft_calculations(run_id, OPEN_STATUSES)
-    rows = rows[rows["code"] == "VASP"]
-    runs, completed = {}, {}
-    for open_run, group in rows.groupby("run_id"):
-        config = store.run(open_run).config
-        dft = DftConfig.model_validate(config.get("dft", {}))
-        submissions = [
-            DftSubmission(candidate=r.candidate_id, code="VASP", backend=r.backend, directory=r.directory,
-                          reference=r.reference, status=r.status)
-            for r in group.itertuples(index=False)
-        ]
-        results = harvest_vasp(submissions, dft.vasp)
-        judged = judged_stage(config.get("stages", []))
-        targets = config.get("optimization", {}).get("targets", [])
-        record_results(store, open_run, [r for r in results if r.status not in OPEN_STATUSES], targets, judged)
-        runs[open_run] = {r.candidate: r.status for r in results}
-        completed[open_run] = sum(r.status == "completed" for r in results)
-        logger.info("run %s: %s", open_run, describe_statuses(Counter(runs[open_run].values())))
-    return DftHarvestReport(runs=runs, newly_completed=completed)
+    submissions = [
+        DftSubmission(candidate=r.candidate_id, code="VASP", backend=r.backend, directory=r.directory,
+                      reference=r.reference, status=r.status)
+        for r in rows[rows["code"] == "VASP"].itertuples(index=False)
+    ]
+    results = harvest_vasp(submissions, dft.vasp) if submissions else []
+    record_results(store, run_id, [r for r in results if r.status not in OPEN_STATUSES], targets, judged_stage)
+    statuses = {r.candidate: r.status for r in results}
+    if statuses:
+        logger.info("run %s: %s", run_id, describe_statuses(Counter(statuses.values())))
+    return DftHarvestReport(statuses=statuses, newly_completed=sum(r.status == "completed" for r in results))

@@ -13,14 +13,16 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from pydantic import BaseModel
 
+from smoacs_core.files import FileRef
 from smoacs_core.hull.config import HullConfig
 from smoacs_core.hull.placement import place_on_hull
 from smoacs_core.hull.reference import ReferenceInfo, load_reference
 from smoacs_core.hull.report import PLOTS_DIR, REPORT_FILE, TABLE_FILE, write_hull
 from smoacs_core.settings import SmoacsSettings
+from smoacs_core.stages import Stage, StructureStage
 from smoacs_core.store import PropertyValue
-from smoacs_core.stored_targets import range_target_errors
-from tasks.common import FileRef, open_store, stored_candidates
+from smoacs_core.targets import PropertyTarget, range_target_errors
+from tasks.common import open_store, stored_candidates
 
 ENERGY_PROPERTIES = {"formation_energy": "formation_energy", "total_energy": "energy_per_atom"}
 """The store property holding each footing's energy: MEGNet's E_f (SMOACS, pre-relaxation) and the ML
@@ -53,13 +55,14 @@ def place_candidates_on_hull(
     run_dir: str,
     store_url: str,
     hull_config: HullConfig,
-    stage: str = "optimized",
+    targets: list[PropertyTarget],
+    stage: StructureStage = StructureStage.OPTIMIZED,
     energy_property: str | None = None,
 ) -> HullReport:
     """Place every candidate of ``stage`` against the hull of ``hull_config``'s reference.
 
     ``energy_property`` defaults to the footing's (formation_energy, or energy_per_atom for total energies).
-    Ranking uses the run's first range target (e.g. the band gap) as the target error.
+    Ranking uses the first of the run's ``targets`` that is a range (e.g. the band gap) as the target error.
     """
     logger = get_run_logger()
     store = open_store(store_url)
@@ -75,7 +78,6 @@ def place_candidates_on_hull(
     systems = {frozenset(el.symbol for el in s.composition.elements) for _, s, _ in candidates}
     reference = load_reference(hull_config, SmoacsSettings(), systems)
     results = place_on_hull(candidates, reference, hull_config)
-    targets = store.run(run_id).config.get("optimization", {}).get("targets", [])
     errors, description = range_target_errors(targets, table, column_prefix=f"{stage}.")
     out = Path(run_dir) / "hull" / stage
     write_hull(out, results, reference, hull_config, errors, description, overwrite=True)
@@ -99,7 +101,7 @@ def place_candidates_on_hull(
     implausible = sum(r.implausibly_stable for r in placed)
     if implausible:
         message += f", {implausible} implausibly far below it (> {hull_config.implausible_below_hull} eV/atom)"
-    store.set_stage(run_id, "hull", "completed", message)
+    store.set_stage(run_id, Stage.HULL, "completed", message)
     logger.info("%s (%s footing; %s)", message, hull_config.footing, reference.info().description)
     if incomplete:
         logger.warning(

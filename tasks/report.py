@@ -15,12 +15,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact  #
 from pydantic import BaseModel  # noqa: E402
 
 from smoacs_core.cross_check import AGREE  # noqa: E402
-from smoacs_core.evaluation import summarize  # noqa: E402
+from smoacs_core.evaluation import criterion_columns, summarize  # noqa: E402
+from smoacs_core.files import FileRef  # noqa: E402
 from smoacs_core.reference import known_formulas  # noqa: E402
-from smoacs_core.stored_targets import range_target  # noqa: E402
-from tasks.common import FileRef, judged_stage, open_store, stored_candidates  # noqa: E402
-from tasks.optimize import STAGE  # noqa: E402
-from tasks.prerelax import STAGE as RELAXED  # noqa: E402
+from smoacs_core.stages import StructureStage  # noqa: E402
+from smoacs_core.targets import PropertyTarget, range_target  # noqa: E402
+from tasks.common import open_store, stored_candidates  # noqa: E402
 from vasp_inputs.results import describe_statuses  # noqa: E402
 
 TOP_CANDIDATES = 20
@@ -39,13 +39,14 @@ def _stage_table(candidates: pd.DataFrame, stage: str) -> pd.DataFrame:
     prefix = f"{stage}."
     renamed = {c: c.removeprefix(prefix) for c in candidates.columns if c.startswith(prefix)}
     table = candidates[["id", "batch", "template", "formula", *renamed]].rename(columns=renamed)
-    return table.astype({c: bool for c in table.columns if c.endswith("_ok") or c in ("neutral", "valid_structure", "success")})
+    return table.astype(dict.fromkeys(criterion_columns(table), bool))
 
 
 def _judged_by(candidates: pd.DataFrame, criterion: str) -> tuple[str, pd.DataFrame] | None:
     """The stage a judging stage (deduplicate, cross_check) recorded ``criterion`` at, and the candidates it
     judged there; None if it did not run."""
-    stage = next((s for s in (RELAXED, STAGE) if f"{s}.{criterion}" in candidates.columns), None)
+    stages = (StructureStage.PRERELAXED, StructureStage.OPTIMIZED)
+    stage = next((s for s in stages if f"{s}.{criterion}" in candidates.columns), None)
     return None if stage is None else (stage, candidates.dropna(subset=[f"{stage}.{criterion}"]))
 
 
@@ -100,7 +101,7 @@ def _dft(store, run_id: str, candidates: pd.DataFrame, judged_stage: str) -> dic
     return summary
 
 
-def _parity_plot(dft: dict, target: dict | None, path: Path) -> None:
+def _parity_plot(dft: dict, target: PropertyTarget | None, path: Path) -> None:
     """DFT band gap against the ML prediction it checks, the target range shaded."""
     gaps = dft["gaps"]
     ml = [g["ml"] for g in gaps.values()]
@@ -108,7 +109,7 @@ def _parity_plot(dft: dict, target: dict | None, path: Path) -> None:
     top = max([*ml, *computed, 1.0]) * 1.1
     figure, axis = plt.subplots(figsize=(5, 5))
     if target is not None:
-        axis.axhspan(target["low"], target["high"], color="tab:green", alpha=0.15, label="target range")
+        axis.axhspan(target.low, target.high, color="tab:green", alpha=0.15, label="target range")
     axis.plot([0, top], [0, top], color="grey", linewidth=1)
     axis.scatter(ml, computed, color="tab:blue", zorder=3)
     for candidate, x, y in zip(gaps, ml, computed, strict=True):
@@ -187,17 +188,25 @@ def _markdown(run_id: str, summary: dict, statuses: dict, batches: dict[str, str
 
 @task(name="report", persist_result=False)
 def write_report(
-    run_id: str, run_dir: str, store_url: str, batch_states: dict[str, str], novelty_reference: str | None = None
+    run_id: str,
+    run_dir: str,
+    store_url: str,
+    targets: list[PropertyTarget],
+    judged: StructureStage,
+    batch_states: dict[str, str],
+    novelty_reference: str | None = None,
 ) -> RunReport:
-    """Aggregate the run's candidates from the store into report files and UI artifacts."""
+    """Aggregate the run's candidates from the store into report files and UI artifacts; DFT results are
+    compared with the predictions at the ``judged`` stage and the band-gap range of ``targets``."""
     logger = get_run_logger()
     store = open_store(store_url)
     candidates = stored_candidates(store, run_id, "report")
-    table = _stage_table(candidates, STAGE)
+    table = _stage_table(candidates, StructureStage.OPTIMIZED)
     known = known_formulas(novelty_reference) if novelty_reference else None
     summary = summarize(table, known)
-    if f"{RELAXED}.success" in candidates.columns:
-        relaxed = summarize(_stage_table(candidates.dropna(subset=[f"{RELAXED}.success"]), RELAXED), known)
+    if f"{StructureStage.PRERELAXED}.success" in candidates.columns:
+        relaxed = summarize(_stage_table(candidates.dropna(subset=[f"{StructureStage.PRERELAXED}.success"]),
+                                         StructureStage.PRERELAXED), known)
         summary["relaxed"] = {"n_samples": relaxed["n_samples"], "success_rate": relaxed["success_rate"],
                               "rates": relaxed["rates"]}
     uniqueness = _uniqueness(candidates)
@@ -209,12 +218,10 @@ def write_report(
     summary["batches"] = batch_states
     directory = Path(run_dir) / "report"
     directory.mkdir(parents=True, exist_ok=True)
-    config = store.run(run_id).config
-    dft = _dft(store, run_id, candidates, judged_stage(config.get("stages", [])))
+    dft = _dft(store, run_id, candidates, judged)
     if dft is not None:
         summary["dft"] = dft
         if dft.get("gaps"):
-            targets = config.get("optimization", {}).get("targets", [])
             _parity_plot(dft, range_target(targets, "band_gap"), directory / "dft_parity.png")
     table.to_csv(directory / "candidates.csv", index=False)
     _plot(table, directory / "candidates.png")

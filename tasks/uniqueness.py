@@ -13,10 +13,11 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from pydantic import BaseModel
 
+from smoacs_core.files import FileRef
 from smoacs_core.reference import ReferenceSet
 from smoacs_core.settings import SmoacsSettings
 from smoacs_core.uniqueness import NoveltyConfig, uniqueness_table
-from tasks.common import FileRef, open_store, stored_candidates
+from tasks.common import open_store, stored_candidates
 
 
 class UniquenessReport(BaseModel):

@@ -12,7 +12,7 @@ import pytest
 from pymatgen.core import Structure
 from typer.testing import CliRunner
 
-from smoacs_core.cli import app
+from smoacs_cli.app import app
 
 SMOACS = Path(sys.executable).parent / "smoacs"
 runner = CliRunner()

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from smoacs_core.dft_selection import rank_for_dft, select_for_dft
-from smoacs_core.stored_targets import range_target
+from smoacs_core.targets import PropertyTarget, range_target, range_target_errors
 
-TARGETS = [
-    {"name": "band_gap", "goal": "range", "low": 1.3, "high": 1.7},
-    {"name": "formation_energy", "goal": "minimize", "threshold": -0.5},
-]
+TARGETS = [PropertyTarget.band_gap(1.5, 0.2), PropertyTarget.formation_energy()]
 
 
 def _table() -> pd.DataFrame:
@@ -48,9 +46,15 @@ def test_selection_respects_count_successes_and_size():
     assert list(no_structure["id"]) == ["a"]
 
 
-def test_range_target_lookup():
-    assert range_target(TARGETS, "band_gap")["low"] == 1.3
+def test_range_target_lookup_and_errors_from_its_centre():
+    assert range_target(TARGETS, "band_gap").low == 1.3
     assert range_target(TARGETS, "formation_energy") is None
+    errors, description = range_target_errors(TARGETS, _table(), column_prefix="prerelaxed.")
+    assert errors["b"] == pytest.approx(0.1) and np.isnan(errors["f"])
+    assert description == "band_gap - 1.5 (centre of the target range [1.3, 1.7])"
+    assert range_target_errors(TARGETS, _table(), column_prefix="optimized.") == (None, None)
+    with pytest.raises(ValueError, match="only a range target"):
+        TARGETS[1].error([0.0])
 
 
 def test_nothing_left_to_select_is_an_empty_selection():

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.config import DiscoveryConfig
-from smoacs_core.cli import app
+from smoacs_cli.app import app
 from smoacs_core.store import CandidateData, PropertyValue, ResultsStore, default_store_url
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -51,9 +51,11 @@ def test_vasp_local_submit_then_harvest_flow_updates_store_hull_and_report(tmp_p
 
     config = _run_with_candidates(tmp_path, {"si-0": si}, predictors, {"code": "vasp", "vasp": {"backend": "local"}})
     store_url = default_store_url(tmp_path)
-    submitted = submit_dft(config.run_id, str(config.run_dir), store_url, config.dft, "optimized")
+    submitted = submit_dft(config.run_id, str(config.run_dir), store_url, config.dft, config.optimization.targets,
+                           "optimized")
     assert submitted.selected == ["si-0"] and submitted.statuses == {"si-0": "submitted"}
-    again = submit_dft(config.run_id, str(config.run_dir), store_url, config.dft, "optimized")
+    again = submit_dft(config.run_id, str(config.run_dir), store_url, config.dft, config.optimization.targets,
+                           "optimized")
     assert again.selected == []  # never handed to DFT twice
 
     assert dft_harvest(store_url) == {config.run_id: {"si-0": "completed"}}  # every run of the store
@@ -81,7 +83,8 @@ def test_write_backend_leaves_work_open_for_the_cluster(tmp_path, si, no_potcar_
     config = _run_with_candidates(tmp_path, {"si-0": si}, predictors,
                                   {"code": "vasp", "vasp": {"backend": "write", "job_script": {"scheduler": "pbs"}}})
     store_url = default_store_url(tmp_path)
-    submit_dft(config.run_id, str(config.run_dir), store_url, config.dft, "optimized")
+    submit_dft(config.run_id, str(config.run_dir), store_url, config.dft, config.optimization.targets,
+                           "optimized")
     folder = config.run_dir / "dft" / "vasp" / "si-0"
     assert {"INCAR", "KPOINTS", "POSCAR", "POTCAR.spec", "job.pbs"} <= {p.name for p in folder.iterdir()}
     assert dft_harvest(store_url) == {config.run_id: {"si-0": "written"}}  # the cluster has not run it yet

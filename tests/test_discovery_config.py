@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from flows.cli import check_ready, load_config
 from flows.config import DEFAULT_CONFIG, DiscoveryConfig
+from flows.preflight import check_ready, load_config
 from smoacs_core.store import StoreError
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from smoacs_core.cli import app
+from smoacs_cli.app import app
 
 runner = CliRunner()
 VO_EXAMPLE = "vasp_reference_outputs/mp_phase_diagram_tutorial/MP-example-V-O-phase-diagram.json.gz"
@@ -193,7 +193,7 @@ def test_missing_candidate_structure_exits_2(tmp_path, optimize_dir):
 
 def test_help_stays_cheap():
     """Registering the command imports nothing of pymatgen's analysis (seconds to import)."""
-    code = "import sys, smoacs_core.cli; print(any(m.startswith('pymatgen.analysis') for m in sys.modules))"
+    code = "import sys, smoacs_cli.app; print(any(m.startswith('pymatgen.analysis') for m in sys.modules))"
     assert (
         subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True

@@ -12,8 +12,10 @@ from prefect.logging import disable_run_logger
 from smoacs_core.data.cif import parse_cif
 from smoacs_core.hull.config import HullConfig
 from smoacs_core.store import CandidateData, PropertyValue, ResultsStore
+from smoacs_core.targets import PropertyTarget
 from tasks.hull import place_candidates_on_hull
 
+BAND_GAP = PropertyTarget.band_gap(1.5, 0.2)
 ROWS = ("mp-754589", "mp-849287", "mp-760178")  # VOF (MP-stable), V3O5F (above), VOF3 (given no energy)
 
 
@@ -22,8 +24,7 @@ def run_store(tmp_path, data_dir):
     rows = pd.read_csv(data_dir / "mp_20_subset" / "train.csv").set_index("material_id").loc[list(ROWS)]
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     store = ResultsStore(url)
-    targets = [{"name": "band_gap", "goal": "range", "low": 1.3, "high": 1.7}]
-    store.start_run("run1", "demo", {"optimization": {"targets": targets}}, {})
+    store.start_run("run1", "demo", {}, {})
     candidates = []
     for number, (material_id, row) in enumerate(rows.iterrows()):
         structure = parse_cif(row["cif"])
@@ -50,7 +51,7 @@ def run_store(tmp_path, data_dir):
 def test_task_places_the_stage_and_records_e_above_hull(tmp_path, run_store):
     url, store = run_store
     with disable_run_logger():
-        report = place_candidates_on_hull.fn("run1", str(tmp_path / "run1"), url, HullConfig())
+        report = place_candidates_on_hull.fn("run1", str(tmp_path / "run1"), url, HullConfig(), [BAND_GAP])
     assert (report.candidates, report.placed, report.on_hull) == (3, 2, 1)
     assert report.reference.name == "local" and report.footing == "formation_energy"
     assert report.incomplete_systems == ["F-O-V"] and report.without_structure == []
@@ -70,4 +71,4 @@ def test_task_places_the_stage_and_records_e_above_hull(tmp_path, run_store):
 def test_task_names_a_missing_stage(tmp_path, run_store):
     url, _ = run_store
     with disable_run_logger(), pytest.raises(ValueError, match="prerelaxed.formation_energy"):
-        place_candidates_on_hull.fn("run1", str(tmp_path), url, HullConfig(), stage="prerelaxed")
+        place_candidates_on_hull.fn("run1", str(tmp_path), url, HullConfig(), [BAND_GAP], stage="prerelaxed")

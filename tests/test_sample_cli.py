@@ -11,7 +11,7 @@ import pytest
 from pymatgen.core import Structure
 from typer.testing import CliRunner
 
-from smoacs_core.cli import app
+from smoacs_cli.app import app
 
 runner = CliRunner()
 

@@ -18,7 +18,6 @@ from pymatgen.io.cif import CifParser
 
 from smoacs_core.data.entries import EntryError
 
-
 _FORMULA_SUM = re.compile(
     r"""^_chemical_formula_sum[ \t]+(?:'([^'\n]*)'|"([^"\n]*)"|([^\s'"]+))[ \t]*$""", re.M
 )

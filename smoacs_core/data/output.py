@@ -22,8 +22,8 @@ import pandas as pd
 from pymatgen.io.cif import CifWriter
 
 from smoacs_core import __version__
-from smoacs_core.structure_io import SAMPLE_MANIFEST
 from smoacs_core.data.sampling import SampleResult
+from smoacs_core.structure_io import SAMPLE_MANIFEST
 
 MANIFEST = SAMPLE_MANIFEST
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

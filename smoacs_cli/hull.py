@@ -1,6 +1,6 @@
 """``smoacs hull``: place candidates against the convex hull and write the ranked table, plots and report.
 
-Registered on the ``smoacs`` app in ``smoacs_core/cli.py``; this module imports nothing heavy at import time.
+Registered on the ``smoacs`` app in ``smoacs_cli/app.py``; this module imports nothing heavy at import time.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from smoacs_core.cli_common import console, exit_on_bad_input, options_from_file
+from smoacs_cli.common import console, exit_on_bad_input, options_from_file
 
 _SHOWN = 10
 PRERELAX_TABLE = "prerelaxed.csv"
@@ -258,18 +258,20 @@ def read_candidates(
         errors = dict(zip(ids, table[target_error_column].astype(float), strict=True))
         return CandidateInput(candidates, errors, f"column {target_error_column}", left_out)
     targets = _run_targets(path) if kind == "directory" else []
-    from smoacs_core.stored_targets import range_target_errors
+    from smoacs_core.targets import range_target_errors
 
     return CandidateInput(candidates, *range_target_errors(targets, table.assign(id=ids)), left_out)
 
 
-def _run_targets(path: Path) -> list[dict]:
+def _run_targets(path: Path) -> list:
     """The property targets of the optimization behind an output directory (a prerelax summary names it)."""
+    from smoacs_core.config import OptimizationConfig
+
     summary_file = path / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     if "config" not in summary and summary.get("optimized"):
         return _run_targets(Path(summary["optimized"]))
-    return summary.get("config", {}).get("targets", [])
+    return OptimizationConfig.model_validate(summary["config"]).targets if "config" in summary else []
 
 
 def _print(ranked, reference, config, out: Path) -> None:

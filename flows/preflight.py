@@ -1,19 +1,17 @@
-"""`smoacs run`: validate a discovery configuration up front, then run the flow (ephemeral Prefect if no server)."""
+"""Checks before a discovery run starts: the configuration to run, and what it needs on this machine.
+
+Models, input files, reference data, the DFT code and the results store are looked for before any work, so a
+mistake costs seconds, not the optimization; every message names the configuration field.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from rich.console import Console
-
 from flows.config import DEFAULT_CONFIG, DiscoveryConfig
-from flows.local_prefect import local_prefect
-from smoacs_core.cli import print_rates
 from smoacs_core.predictors.model_store import checkpoint_dir
 from smoacs_core.predictors.registry import PREDICTORS
 from smoacs_core.settings import SmoacsSettings
-
-console = Console(stderr=True, soft_wrap=True)
 
 
 def load_config(path: Path | None, results_dir: Path | None = None, store_url: str | None = None) -> DiscoveryConfig:
@@ -71,23 +69,3 @@ def _check_dft(config: DiscoveryConfig) -> None:
     launchpad = config.dft.vasp.launchpad_file
     if config.dft.code == "vasp" and config.dft.vasp.backend == "fireworks" and launchpad and not launchpad.exists():
         raise FileNotFoundError(f"dft.vasp.launchpad_file: {launchpad} does not exist")
-
-
-def run_discovery(config: DiscoveryConfig) -> dict:
-    """Run the discovery flow in this process; returns the run summary."""
-    from flows.discovery import discovery
-
-    with local_prefect():
-        return discovery(config)
-
-
-def print_summary(config: DiscoveryConfig, summary: dict) -> None:
-    if "success_rate" not in summary:
-        console.print(f"run {config.run_id}: stages {summary.get('stages')} completed")
-        return
-    print_rates(summary, f"run {config.run_id}: {summary['n_samples']} candidates -> {config.run_dir}")
-    if "relaxed" in summary:
-        console.print(
-            f"success {summary['success_rate']:.3f} as the paper judges it (unrelaxed) -> "
-            f"{summary['relaxed']['success_rate']:.3f} after ML relaxation; report: {config.run_dir / 'report'}"
-        )

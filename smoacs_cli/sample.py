@@ -1,6 +1,6 @@
 """``smoacs sample``: choose initial structures from a data source and write them with a manifest.
 
-Registered on the ``smoacs`` app in ``smoacs_core/cli.py``; this module imports nothing heavy at import time.
+Registered on the ``smoacs`` app in ``smoacs_cli/app.py``; this module imports nothing heavy at import time.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from smoacs_core.cli_common import console, exit_on_bad_input, options_from_file
+from smoacs_cli.common import console, exit_on_bad_input, options_from_file
 
 _SHOWN_SKIPS = 5
 
