@@ -28,7 +28,7 @@ For each variant and each target (1.5 and 2.5 eV +- 0.2): 64 perovskite template
 paper's success rate on the optimized structures, then every candidate relaxed with M3GNet (FIRE, cell, fmax
 0.1, 300 steps) and judged again by the same predictors and criteria (relaxed success). With ``--gpaw-top N``
 the N best relaxed candidates per target (successes first, then the smallest gap error) get GPAW-PBE(+U)
-(``run_gpaw`` defaults: 600 eV, MP U and moments, band path); confirmed = GPAW gap inside the target range.
+(``GpawBackend`` defaults: 600 eV, MP U and moments, band path); confirmed = GPAW gap inside the target range.
 The relaxed candidates are saved (``results/variant_candidates/<variant>-<target>.json``), so ``--gpaw-only``
 can check them later without optimizing again.
 
@@ -197,14 +197,15 @@ def gpaw_check(
     """GPAW-PBE(+U) relax + gap of the ``best_distinct`` ``top`` candidates; confirmed = GPAW gap inside the
     target range. ``max_steps`` 0: the gap at the M3GNet-relaxed geometry, without a GPAW relaxation.
     ``root``: keep the GPAW folders there; a finished folder is reused, so a stopped check resumes."""
+    from vasp_inputs.backend import run_to_completion
     from vasp_inputs.gpaw import GpawSettings
-    from vasp_inputs.gpaw.run import run_gpaw
+    from vasp_inputs.gpaw.pool import GpawBackend
 
     settings = GpawSettings() if max_steps is None else GpawSettings(max_steps=max_steps)
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for row, structure in best_distinct(candidates, centre, top):  # one at a time, each printed when done
-            (result,) = run_gpaw({row["label"]: structure}, Path(root or scratch), settings)
+            (result,) = run_to_completion(GpawBackend(settings), {row["label"]: structure}, Path(root or scratch))
             rows.append({"candidate": result.candidate, "formula": row["formula"], "ml_success": row["success"],
                          "ml_gap": row["band_gap"], "status": result.status, "label": result.label,
                          "gpaw_gap": result.band_gap, "seconds": result.seconds, "message": result.message[:200]})

@@ -171,7 +171,8 @@ def _run_stages(config: DiscoveryConfig, run_id: str, store_url: str) -> dict:
             submit_dft(run_id, str(config.run_dir), store_url, config.dft, config.optimization.targets,
                        judged_stage(config.stages))
         elif stage == "dft_harvest":
-            harvest_dft(store_url, run_id, config.dft, config.optimization.targets, judged_stage(config.stages))
+            harvest_dft(store_url, run_id, config.dft, config.optimization.targets, judged_stage(config.stages),
+                        wait=True)
             place_dft_energies_on_hull(config, run_id, store_url)
         elif stage == "report":
             report = write_report(

@@ -17,6 +17,7 @@ from tasks.common import cache_policy, open_store
 from tasks.dft import harvest_dft, runs_with_open_calculations
 from tasks.hull import place_candidates_on_hull
 from tasks.report import write_report
+from vasp_inputs.results import DftCode
 
 
 def place_dft_energies_on_hull(config: DiscoveryConfig, run_id: str, store_url: str) -> None:
@@ -26,7 +27,7 @@ def place_dft_energies_on_hull(config: DiscoveryConfig, run_id: str, store_url: 
     setups, no fitted corrections), so they are not placed; the report says so.
     """
     table = open_store(store_url).dft_calculations(run_id, ["completed"])
-    if not (table["code"] == "VASP").any():
+    if not any(DftCode(code).on_materials_project_footing for code in set(table["code"])):
         return
     hull_config = config.hull.model_copy(update={"footing": "total_energy"})
     hull = place_candidates_on_hull.with_options(cache_policy=cache_policy(config.results_dir), refresh_cache=True)

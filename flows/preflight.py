@@ -12,6 +12,7 @@ from flows.config import DEFAULT_CONFIG, DiscoveryConfig
 from smoacs_core.predictors.model_store import checkpoint_dir
 from smoacs_core.predictors.registry import PREDICTORS
 from smoacs_core.settings import SmoacsSettings
+from vasp_inputs.results import DftCode
 
 
 def load_config(path: Path | None, results_dir: Path | None = None, store_url: str | None = None) -> DiscoveryConfig:
@@ -61,11 +62,11 @@ def _check_dft(config: DiscoveryConfig) -> None:
     """What DFT submission needs on this machine: GPAW installed, or the FireWorks LaunchPad file."""
     if "dft_submit" not in config.stages:
         return
-    if config.dft.code == "gpaw":
+    if config.dft.code is DftCode.GPAW:
         import importlib.util
 
         if importlib.util.find_spec("gpaw") is None:
             raise ModuleNotFoundError("dft.code: 'gpaw' but GPAW is not installed (scripts/setup builds it)")
     launchpad = config.dft.vasp.launchpad_file
-    if config.dft.code == "vasp" and config.dft.vasp.backend == "fireworks" and launchpad and not launchpad.exists():
+    if config.dft.code is DftCode.VASP and config.dft.vasp.backend == "fireworks" and launchpad and not launchpad.exists():
         raise FileNotFoundError(f"dft.vasp.launchpad_file: {launchpad} does not exist")

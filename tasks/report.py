@@ -21,7 +21,7 @@ from smoacs_core.reference import known_formulas  # noqa: E402
 from smoacs_core.stages import StructureStage  # noqa: E402
 from smoacs_core.targets import PropertyTarget, range_target  # noqa: E402
 from tasks.common import open_store, stored_candidates  # noqa: E402
-from vasp_inputs.results import describe_statuses  # noqa: E402
+from vasp_inputs.results import DftCode, describe_statuses  # noqa: E402
 
 TOP_CANDIDATES = 20
 DFT_COLUMNS = ("dft.band_gap", "dft.band_gap_ok")
@@ -174,9 +174,7 @@ def _markdown(run_id: str, summary: dict, statuses: dict, batches: dict[str, str
             lines.append(f"ML ({dft['ml_stage']} structure) vs DFT band gap: mean |difference| "
                          f"{dft['mean_abs_gap_drift']:.2f} eV, DFT minus ML {dft['mean_gap_drift']:+.2f} eV on average "
                          "(dft_parity.png).")
-        if any(label.startswith("GPAW") for label in dft["labels"]):
-            lines.append("GPAW-PBE results come from GPAW (plane waves, PAW setups of GPAW), not VASP; their "
-                         "total energies are not on the Materials Project footing and are not placed on the hull.")
+        lines += [DftCode(code).footing_note for code in dft["codes"] if DftCode(code).footing_note]
     lines += ["", "| stage | status | note |", "|---|---|---|"]
     lines += [f"| {stage} | {status} | {message} |" for stage, (status, message) in statuses.items()]
     if batches:

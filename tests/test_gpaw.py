@@ -14,14 +14,21 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.vasp import Kpoints
 from pymatgen.io.vasp.sets import MPRelaxSet
 
-from vasp_inputs.gpaw import GpawSettings, mp_physics, run_gpaw
+from vasp_inputs.backend import run_to_completion
+from vasp_inputs.gpaw import GpawSettings, mp_physics
 from vasp_inputs.gpaw.bandgap import band_edges, occupied_bands
 from vasp_inputs.gpaw.calculator import gpaw_parameters
-from vasp_inputs.gpaw.run import worker_environment
+from vasp_inputs.gpaw.pool import GpawBackend, worker_environment
+from vasp_inputs.results import DftCode
 
 MP_U = MPRelaxSet.CONFIG["INCAR"]["LDAUU"]
 MP_MAGMOM = MPRelaxSet.CONFIG["INCAR"]["MAGMOM"]
 PEROVSKITE_SITES = [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+
+
+def gpaw_results(structures, root, settings=None):
+    """Submit to the local GPAW pool and harvest until every candidate is done."""
+    return run_to_completion(GpawBackend(settings), structures, root, poll_seconds=0.5)
 
 
 def diamond_si(a: float = 5.43) -> Structure:
@@ -183,14 +190,14 @@ def si_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("gpaw_si")
     settings = GpawSettings(spin="magnetic")
     start = time.perf_counter()
-    results = run_gpaw({"Si": diamond_si(5.43)}, root, settings)
+    results = gpaw_results({"Si": diamond_si(5.43)}, root, settings)
     return root, settings, results, time.perf_counter() - start
 
 
 def test_si_relax_and_band_gap_match_pbe(si_run):
     root, _, (result,), _ = si_run
     assert result.status == "completed", result.message
-    assert (result.code, result.functional, result.label) == ("GPAW", "PBE", "GPAW-PBE")
+    assert (result.code, result.functional, result.label) == (DftCode.GPAW, "PBE", "GPAW-PBE")
     assert abs(result.band_gap - 0.57) < 0.1  # PBE: 0.57-0.61 eV, indirect
     assert result.is_gap_direct is False
     a = result.structure.lattice.a * 2**0.5
@@ -207,14 +214,14 @@ def test_si_relax_and_band_gap_match_pbe(si_run):
 def test_finished_folder_is_reused_not_recomputed(si_run):
     root, settings, (first,), _ = si_run
     start = time.perf_counter()
-    (again,) = run_gpaw({"Si": diamond_si(5.43)}, root, settings)
+    (again,) = gpaw_results({"Si": diamond_si(5.43)}, root, settings)
     assert time.perf_counter() - start < 5
     assert again.band_gap == first.band_gap and again.seconds == first.seconds
 
 
 def test_folder_with_another_calculation_is_not_overwritten(si_run):
     root, _, (first,), _ = si_run
-    (other,) = run_gpaw({"Si": diamond_si(5.43)}, root, GpawSettings(ecut=300))
+    (other,) = gpaw_results({"Si": diamond_si(5.43)}, root, GpawSettings(ecut=300))
     assert other.status == "failed" and "different calculation" in other.message
     assert json.loads((root / "Si" / "result.json").read_text())["band_gap"] == first.band_gap
 
@@ -222,7 +229,7 @@ def test_folder_with_another_calculation_is_not_overwritten(si_run):
 def test_dense_mesh_gap_at_a_fixed_geometry(tmp_path):
     """No relaxation (max_steps 0: the flow is the band-gap job alone); gap from an 18x18x18 uniform mesh."""
     settings = GpawSettings(ecut=300, max_steps=0, spin="off", band_gap_method="mesh")
-    (result,) = run_gpaw({"Si": diamond_si(5.43)}, tmp_path, settings)
+    (result,) = gpaw_results({"Si": diamond_si(5.43)}, tmp_path, settings)
     assert result.status == "completed", result.message
     assert abs(result.band_gap - 0.57) < 0.1 and result.is_gap_direct is False
     assert result.structure.lattice.a == pytest.approx(5.43 / 2**0.5)  # not relaxed
@@ -262,7 +269,7 @@ def test_float_noise_off_symmetric_sites_does_not_stop_gpaw(tmp_path):
     assert np.abs(snapped.lattice.matrix - noisy.lattice.matrix).max() < 1e-8
     assert [str(s) for s in snapped.species] == [str(s) for s in noisy.species]
     settings = GpawSettings(ecut=250, max_steps=0, spin="off", static_reciprocal_density=20, bandpath_npoints=10)
-    (result,) = run_gpaw({"CsNiCl3": noisy}, tmp_path, settings)
+    (result,) = gpaw_results({"CsNiCl3": noisy}, tmp_path, settings)
     assert result.status == "completed", result.message
 
 
@@ -272,7 +279,7 @@ def test_scf_failure_marks_the_candidate_and_the_others_still_run(tmp_path):
     cr = Structure(Lattice.cubic(2.88), ["Cr", "Cr"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     settings = GpawSettings(ecut=300, reciprocal_density=30, static_reciprocal_density=30, scf_maxiter=15,
                             fmax=0.5, bandpath_npoints=20, pulay_correction=False)
-    cr_result, si_result = run_gpaw({"Cr": cr, "Si": diamond_si()}, tmp_path, settings)
+    cr_result, si_result = gpaw_results({"Cr": cr, "Si": diamond_si()}, tmp_path, settings)
     assert cr_result.status == "failed"
     assert cr_result.message == "relax: GPAW SCF did not converge within 15 iterations (see relax.txt)"
     assert cr_result.band_gap is None and cr_result.structure is None
@@ -325,7 +332,7 @@ def test_srtio3_relaxes_from_a_strained_cell(tmp_path):
     """A 5-atom perovskite, relaxed from a 2%-strained cell (about 2 minutes on 2 busy cores). Spin
     'magnetic' runs closed-shell SrTiO3 unpolarized: the spin-polarized default gives the same numbers in
     twice the time."""
-    (result,) = run_gpaw({"SrTiO3": perovskite("Sr", "Ti", "O", 3.905 * 1.02)}, tmp_path,
+    (result,) = gpaw_results({"SrTiO3": perovskite("Sr", "Ti", "O", 3.905 * 1.02)}, tmp_path,
                          GpawSettings(spin="magnetic"))
     assert result.status == "completed", result.message
     assert result.functional == "PBE"

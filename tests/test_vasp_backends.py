@@ -26,6 +26,7 @@ from pymatgen.core import Structure
 from pymatgen.io.vasp import Outcar, Poscar, Vasprun
 from vasp_replay import RELAX_KEYS
 
+from vasp_inputs.results import DftCode
 from vasp_inputs.vasp import VaspSettings, harvest_vasp, submit_vasp
 from vasp_inputs.vasp.backends import load_launchpad
 from vasp_inputs.vasp.makers import BAND_GAP, RELAX_1, RELAX_2, STATIC
@@ -47,7 +48,7 @@ def _check_si_result(result, vasp_ref_dir: Path) -> None:
     relax_times = [_outputs(vasp_ref_dir, f"Si_mp_gga_relax/GGA_Relax_{i}")[1] for i in (1, 2)]
     gap = non_scf.get_band_structure(efermi="smart").get_band_gap()
 
-    assert (result.status, result.code, result.functional) == ("completed", "VASP", "PBE")
+    assert (result.status, result.code, result.functional) == ("completed", DftCode.VASP, "PBE")
     assert result.label == "VASP-PBE"
     assert result.energy_per_atom == pytest.approx(-10.84060922 / 2, abs=1e-8)
     assert result.energy_per_atom == pytest.approx(static.final_energy / 2, abs=1e-8)
@@ -63,7 +64,7 @@ def _check_si_result(result, vasp_ref_dir: Path) -> None:
 def test_local_backend_default_chain_matches_reference_outputs(si_chain, tmp_path, si, vasp_ref_dir):
     settings = VaspSettings(backend="local", vasp_cmd="srun vasp_std")
     [submission] = submit_vasp({"Si": si}, tmp_path / "dft", settings)
-    assert (submission.backend, submission.status, submission.code) == ("local", "submitted", "VASP")
+    assert (submission.backend, submission.status, submission.code) == ("local", "submitted", DftCode.VASP)
     assert submission.reference == loadfn(Path(submission.directory) / "flow.json").uuid
 
     [result] = harvest_vasp([submission], settings)

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from pymatgen.core import Structure
 from pymatgen.io.vasp import Incar, Kpoints, Poscar
 
+from vasp_inputs.results import DftCode
 from vasp_inputs.vasp import JobScriptSettings, VaspSettings, harvest_vasp, submit_vasp, vasp_flow
 from vasp_inputs.vasp.makers import BAND_GAP, RELAX_1, RELAX_2, STATIC, relax_input_set
 
@@ -93,7 +94,7 @@ def test_write_mode_writes_mp_relax_inputs_and_slurm_script(tmp_path, si, vasp_r
     submissions = submit_vasp({"Si-1": si}, tmp_path / "dft", settings)
 
     summary = [(s.candidate, s.status, s.backend, s.code) for s in submissions]
-    assert summary == [("Si-1", "written", "write", "VASP")]
+    assert summary == [("Si-1", "written", "write", DftCode.VASP)]
     folder = Path(submissions[0].directory)
     assert folder == (tmp_path / "dft" / "Si-1").resolve()
     reference = vasp_ref_dir / "Si_mp_gga_relax" / "GGA_Relax_1" / "inputs"

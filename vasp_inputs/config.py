@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from vasp_inputs.gpaw.settings import GpawSettings
+from vasp_inputs.results import DftCode
 from vasp_inputs.vasp.settings import VaspSettings
-
-CODE_NAMES = {"vasp": "VASP", "gpaw": "GPAW"}
 
 
 class DftConfig(BaseModel):
@@ -17,8 +14,8 @@ class DftConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    code: Literal["vasp", "gpaw"] = Field(
-        default="vasp",
+    code: DftCode = Field(
+        default=DftCode.VASP,
         description="'vasp': atomate2 MP GGA double relaxation + static + uniform non-SCF (see 'vasp' for the "
         "backend: local, fireworks or write); 'gpaw': GPAW plane-wave PBE(+U) on this machine, reported as GPAW.",
     )
@@ -33,8 +30,3 @@ class DftConfig(BaseModel):
     )
     vasp: VaspSettings = Field(default_factory=VaspSettings, description="code 'vasp'.")
     gpaw: GpawSettings = Field(default_factory=GpawSettings, description="code 'gpaw'.")
-
-    @property
-    def code_name(self) -> str:
-        """As DftResult.code and the store spell it."""
-        return CODE_NAMES[self.code]

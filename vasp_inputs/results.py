@@ -8,13 +8,46 @@ store, the hull step and the report read only this, so they never need to know w
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pymatgen.core import Structure
 
-DftCode = Literal["VASP", "GPAW"]
 DftStatus = Literal["written", "submitted", "completed", "failed", "lost"]
+OPEN_STATUSES: tuple[DftStatus, ...] = ("written", "submitted")
+"""Calculations a harvest still has to look at."""
+
+
+class DftCode(StrEnum):
+    """The DFT code, as configurations spell it ('vasp', 'gpaw'); stores and reports use its ``label``."""
+
+    VASP = "vasp"
+    GPAW = "gpaw"
+
+    @classmethod
+    def _missing_(cls, value: object) -> DftCode | None:
+        """'VASP' (a store's spelling) reads as the same code as 'vasp'."""
+        return cls.__members__.get(value.upper()) if isinstance(value, str) else None
+
+    @property
+    def label(self) -> str:
+        """'VASP', 'GPAW': how results are labelled everywhere."""
+        return self.name
+
+    @property
+    def on_materials_project_footing(self) -> bool:
+        """Whether its energies (with MP2020 corrections) can be placed on a Materials Project hull: VASP with
+        MP input sets can; GPAW's PAW setups put total energies on another footing."""
+        return self is DftCode.VASP
+
+    @property
+    def footing_note(self) -> str:
+        """What a report says about the footing of this code's energies ('' when on MP's footing)."""
+        if self.on_materials_project_footing:
+            return ""
+        return (f"{self.label}-PBE results come from {self.label} (plane waves, PAW setups of {self.label}), not "
+                "VASP; their total energies are not on the Materials Project footing and are not placed on the hull.")
 
 
 class DftSubmission(BaseModel):
@@ -26,8 +59,11 @@ class DftSubmission(BaseModel):
     code: DftCode
     backend: Literal["local", "fireworks", "write"]
     directory: str = Field(description="Calculation folder (inputs written there; outputs expected there).")
-    reference: str = Field(default="", description="Backend handle: FireWorks fw/workflow id, jobflow uuid.")
+    reference: str = Field(
+        default="", description="Backend handle: FireWorks fw/workflow id, jobflow uuid, local pool process id."
+    )
     status: DftStatus = "submitted"
+    message: str = Field(default="", description="Why a submission failed, when it did.")
 
 
 class DftResult(BaseModel):
@@ -53,7 +89,7 @@ class DftResult(BaseModel):
     @property
     def label(self) -> str:
         """How reports name where the numbers came from: 'GPAW-PBE', 'VASP-PBE+U'."""
-        return f"{self.code}-{self.functional}"
+        return f"{self.code.label}-{self.functional}"
 
 
 def describe_statuses(counts: Mapping[str, int]) -> str:

@@ -1,6 +1,6 @@
 """Worker process for one candidate: ``python -m vasp_inputs.gpaw.worker FOLDER``.
 
-Reads ``FOLDER/input.json`` (written by ``run.run_candidate``), runs the candidate's flow with
+Reads ``FOLDER/input.json`` (written by ``pool.prepare_folder``), runs the candidate's flow with
 ``jobflow.run_locally`` inside ``FOLDER`` (GPAW's logs land there) and writes ``FOLDER/result.json``. Start it
 with ``OPENBLAS_NUM_THREADS`` set (``run.worker_environment`` does): it has to be in the environment before
 numpy loads OpenBLAS.
@@ -23,9 +23,9 @@ from pymatgen.core import Structure
 from vasp_inputs.gpaw.calculator import physics_for
 from vasp_inputs.gpaw.flows import GpawRelaxBandGapMaker
 from vasp_inputs.gpaw.jobs import FALLBACK_NOTE, GpawBandGapDoc, GpawBandGapMaker, GpawFailure, GpawRelaxMaker
-from vasp_inputs.gpaw.run import INPUT_FILE, RESULT_FILE, WORKER_LOG, result_to_json
+from vasp_inputs.gpaw.pool import INPUT_FILE, RESULT_FILE, WORKER_LOG, result_to_json
 from vasp_inputs.gpaw.settings import GpawSettings
-from vasp_inputs.results import DftResult
+from vasp_inputs.results import DftCode, DftResult
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def collect_result(
     relaxed: bool,
 ) -> DftResult:
     """One DftResult from the jobs' outputs (None: the job did not run or crashed outside GPAW)."""
-    base = {"candidate": candidate, "code": "GPAW", "functional": functional, "directory": str(directory)}
+    base = {"candidate": candidate, "code": DftCode.GPAW, "functional": functional, "directory": str(directory)}
     if relaxed and relax is None:
         return DftResult(**base, status="failed", message=f"relax job did not finish (see {WORKER_LOG})")
     if isinstance(relax, GpawFailure):

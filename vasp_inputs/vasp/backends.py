@@ -25,7 +25,8 @@ from pathlib import Path
 
 from pymatgen.core import Structure
 
-from vasp_inputs.results import DftResult, DftStatus, DftSubmission
+from vasp_inputs.backend import DftBackend, distinct_folders
+from vasp_inputs.results import DftCode, DftResult, DftStatus, DftSubmission
 from vasp_inputs.vasp.calculation import (
     MANIFEST,
     STORE_DIR,
@@ -42,7 +43,6 @@ from vasp_inputs.vasp.documents import read_task_docs, result_from_task_docs
 from vasp_inputs.vasp.run_flow import run_calculation
 from vasp_inputs.vasp.settings import VaspSettings
 from vasp_inputs.vasp.write import (
-    candidate_folder,
     prepare_calculation,
     write_first_step_inputs,
     write_job_script,
@@ -54,12 +54,7 @@ _MESSAGE_CHARS = 2000
 
 def _check_folders(structures: Mapping[str, Structure], root: Path) -> dict[str, Path]:
     """Folder per candidate; refuses clashes and earlier calculations (nothing is overwritten)."""
-    folders = {candidate: candidate_folder(root, candidate) for candidate in structures}
-    seen: dict[Path, str] = {}
-    for candidate, folder in folders.items():
-        if folder in seen:
-            raise ValueError(f"candidates {seen[folder]!r} and {candidate!r} map to the same folder {folder}")
-        seen[folder] = candidate
+    folders = distinct_folders(structures, root)
     existing = [str(folder) for folder in folders.values() if (folder / MANIFEST).exists()]
     if existing:
         raise FileExistsError(
@@ -73,8 +68,8 @@ def _failed_submission(candidate: str, folder: Path, backend: str, error: Except
     folder.mkdir(parents=True, exist_ok=True)
     message = f"submission: {type(error).__name__}: {error}"[:_MESSAGE_CHARS]
     write_run_record(folder, RunRecord(state="failed", started=now(), finished=now(), message=message))
-    return DftSubmission(candidate=candidate, code="VASP", backend=backend, directory=str(folder.resolve()),
-                         status="failed")
+    return DftSubmission(candidate=candidate, code=DftCode.VASP, backend=backend, directory=str(folder.resolve()),
+                         status="failed", message=message)
 
 
 _LAUNCHPADS: dict[tuple[str, int], object] = {}
@@ -124,7 +119,7 @@ def submit_vasp(
         except Exception as error:  # one candidate's bad input or POTCAR must not stop the others
             submissions.append(_failed_submission(candidate, folder, backend, error))
             continue
-        submissions.append(DftSubmission(candidate=candidate, code="VASP", backend=backend,
+        submissions.append(DftSubmission(candidate=candidate, code=DftCode.VASP, backend=backend,
                                          directory=str(folder), reference=reference, status=status))
     if scripts:
         write_submit_all(root, scripts, settings.job_script)
@@ -165,7 +160,7 @@ def harvest_vasp(submissions: Sequence[DftSubmission], settings: VaspSettings) -
 
 
 def _result(submission: DftSubmission, status: DftStatus, message: str = "") -> DftResult:
-    return DftResult(candidate=submission.candidate, code="VASP", functional="", status=status,
+    return DftResult(candidate=submission.candidate, code=DftCode.VASP, functional="", status=status,
                      directory=submission.directory, message=message[:_MESSAGE_CHARS])
 
 
@@ -244,3 +239,20 @@ def _fizzle_message(launchpad, workflow) -> str:
         lines = [line for line in str(trace).strip().splitlines() if line.strip()]
         parts.append(f"{firework.name}: {lines[-1].strip() if lines else trace}")
     return "; ".join(parts) or "workflow FIZZLED"
+
+
+class VaspBackend(DftBackend):
+    """atomate2 VASP chains through the configured backend: write-only folders with job scripts (a cluster
+    runs them), jobflow on this machine, or a FireWorks LaunchPad."""
+
+    code = DftCode.VASP
+
+    def __init__(self, settings: VaspSettings) -> None:
+        self.settings = settings
+        self.finishes_here = settings.backend == "local"  # run_locally finishes inside submit
+
+    def submit(self, structures: Mapping[str, Structure], root: Path) -> list[DftSubmission]:
+        return submit_vasp(structures, root, self.settings)
+
+    def harvest(self, submissions: Sequence[DftSubmission]) -> list[DftResult]:
+        return harvest_vasp(submissions, self.settings)

@@ -25,7 +25,7 @@ from typing import Literal
 from jobflow import JobStore
 from pydantic import BaseModel, ConfigDict, Field
 
-from vasp_inputs.vasp.settings import JobStoreKind, VaspBackend, VaspWorkflow
+from vasp_inputs.vasp.settings import JobStoreKind, VaspBackendKind, VaspWorkflow
 
 MANIFEST = "smoacs_vasp.json"
 FLOW_FILE = "flow.json"
@@ -42,7 +42,7 @@ class VaspManifest(BaseModel):
 
     candidate: str
     workflow: VaspWorkflow
-    backend: VaspBackend
+    backend: VaspBackendKind
     roles: dict[str, str] = Field(description="Job uuid per role (relax_1, relax_2, static, band_gap).")
     job_store: JobStoreKind
     flow_uuid: str

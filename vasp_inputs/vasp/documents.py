@@ -19,7 +19,7 @@ from functools import cache
 from emmet.core.tasks import TaskDoc
 from jobflow import JobStore
 
-from vasp_inputs.results import DftResult
+from vasp_inputs.results import DftCode, DftResult
 
 _FUNCTIONAL = {"GGA": "PBE", "GGA+U": "PBE+U"}
 
@@ -92,7 +92,7 @@ def result_from_task_docs(candidate: str, docs: Mapping[str, TaskDoc]) -> DftRes
     gap_output = gap_task.calcs_reversed[0].output
     return DftResult(
         candidate=candidate,
-        code="VASP",
+        code=DftCode.VASP,
         functional=functional_of(energy_task),
         status="completed",
         structure=energy_task.output.structure,

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 VaspWorkflow = Literal["double_relax", "relax_band_gap"]
-VaspBackend = Literal["local", "fireworks", "write"]
+VaspBackendKind = Literal["local", "fireworks", "write"]
 JobStoreKind = Literal["montydb", "json"]
 PotcarFunctional = Literal["PBE", "PBE_52", "PBE_54", "PBE_64"]
 
@@ -135,7 +135,7 @@ class VaspSettings(BaseModel):
         "are built; when that is unset too, atomate2's ATOMATE2_VASP_CMD (default 'vasp_std') where the job "
         "runs.",
     )
-    backend: VaspBackend = Field(
+    backend: VaspBackendKind = Field(
         default="write",
         description="'local': run the chain now with jobflow run_locally (custodian + vasp_cmd); "
         "'fireworks': add workflows to a LaunchPad for qlaunch/rlaunch on the cluster; 'write': write inputs "

@@ -10,7 +10,6 @@ the root submits every script written there.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 from pathlib import Path
 
@@ -20,19 +19,10 @@ from pymatgen.core import Structure
 
 from vasp_inputs.vasp.calculation import FLOW_FILE, VaspManifest, write_manifest
 from vasp_inputs.vasp.makers import flow_roles, relax_input_set, vasp_flow
-from vasp_inputs.vasp.settings import JobScriptSettings, VaspBackend, VaspSettings
+from vasp_inputs.vasp.settings import JobScriptSettings, VaspBackendKind, VaspSettings
 
 JOB_SCRIPT = {"slurm": "job.slurm", "pbs": "job.pbs"}
 SUBMIT_COMMAND = {"slurm": "sbatch", "pbs": "qsub"}
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
-
-
-def candidate_folder(root: Path, candidate: str) -> Path:
-    """Folder of one candidate: its id with characters unsafe in paths replaced."""
-    name = _UNSAFE.sub("_", candidate).lstrip(".")
-    if not name:
-        raise ValueError(f"candidate id {candidate!r} gives no usable folder name")
-    return root / name
 
 
 def potcar_library_configured() -> bool:
@@ -43,7 +33,7 @@ def potcar_library_configured() -> bool:
 
 
 def prepare_calculation(
-    structure: Structure, candidate: str, directory: Path, settings: VaspSettings, backend: VaspBackend
+    structure: Structure, candidate: str, directory: Path, settings: VaspSettings, backend: VaspBackendKind
 ) -> tuple[Flow, VaspManifest]:
     """Build the candidate's flow and write flow.json and the manifest into ``directory``.
 
