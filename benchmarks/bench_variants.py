@@ -182,7 +182,7 @@ def best_distinct(candidates: list[dict], centre: float, top: int) -> list[tuple
     found the same crystal count once."""
     from pymatgen.core import Structure
 
-    from smoacs_core.uniqueness import find_duplicates
+    from smoacs_core.duplicates import find_duplicates
 
     usable = [c for c in candidates if c["structure"] is not None]
     ranked = sorted(usable, key=lambda c: (not c["success"], abs(c["band_gap"] - centre)))

@@ -20,7 +20,7 @@ from smoacs_core import __version__
 from smoacs_core.stages import judged_stage
 from smoacs_core.steps.sample import InitialStructureSet
 from smoacs_core.store import default_store_url
-from tasks.common import cache_policy, model_fingerprint, open_store
+from tasks.common import NETWORK_RETRIES, RETRY_DELAY_SECONDS, cache_policy, open_store
 from tasks.cross_check import cross_check_candidates
 from tasks.dft import harvest_dft, submit_dft
 from tasks.hull import place_candidates_on_hull
@@ -77,13 +77,12 @@ def optimize_stage(config: DiscoveryConfig, run_id: str, store_url: str, initial
     """Optimize the initial structures in batches."""
     open_store(store_url).set_stage(run_id, "optimize", "running")
     task = optimize_batch.with_options(cache_policy=cache_policy(config.results_dir))
-    fingerprint = model_fingerprint(tuple(sorted({t.predictor for t in config.optimization.targets})))
     structures = initial.structures
     size = config.batch_size
     futures = {
         number: task.submit(
             run_id, number, structures[start : start + size], config.optimization, str(config.run_dir), store_url,
-            fingerprint, str(config.novelty_reference) if config.novelty_reference else None,
+            str(config.novelty_reference) if config.novelty_reference else None,
         )
         for number, start in enumerate(range(0, len(structures), size))
     }
@@ -95,11 +94,10 @@ def prerelax_stage(config: DiscoveryConfig, run_id: str, store_url: str, optimiz
     """Relax every optimized batch with the ML potential and judge it again."""
     open_store(store_url).set_stage(run_id, "prerelax", "running")
     task = prerelax_batch.with_options(cache_policy=cache_policy(config.results_dir))
-    fingerprint = model_fingerprint(tuple(sorted({t.predictor for t in config.optimization.targets})))
     futures = {
         batch.batch: task.submit(
             run_id, batch.batch, batch.candidate_ids, config.optimization, config.prerelax, str(config.run_dir),
-            store_url, fingerprint,
+            store_url,
         )
         for batch in optimized.results
     }
@@ -155,16 +153,17 @@ def _run_stages(config: DiscoveryConfig, run_id: str, store_url: str) -> dict:
             prerelax_stage.with_options(task_runner=_task_runner(config))(config, run_id, store_url, optimized)
         elif stage == "cross_check":
             cross_check = cross_check_candidates.with_options(cache_policy=cache_policy(config.results_dir))
-            fingerprint = model_fingerprint(tuple(sorted({*config.cross_check.registered(),
-                                                          *(t.predictor for t in config.optimization.targets)})))
-            fingerprint += "".join(m.source_digest() for m in config.cross_check.user_models.values())
-            cross_check(run_id, str(config.run_dir), store_url, config.cross_check, judged_stage(config.stages),
-                        fingerprint)
+            cross_check(run_id, str(config.run_dir), store_url, config.cross_check, config.optimization.targets,
+                        judged_stage(config.stages))
         elif stage == "deduplicate":
             deduplicate = deduplicate_candidates.with_options(cache_policy=cache_policy(config.results_dir))
             deduplicate(run_id, str(config.run_dir), store_url, config.novelty, judged_stage(config.stages))
         elif stage == "hull":
-            hull = place_candidates_on_hull.with_options(cache_policy=cache_policy(config.results_dir))
+            online = config.hull.reference == "mp_api"  # the Materials Project API: retry passing network errors
+            hull = place_candidates_on_hull.with_options(
+                cache_policy=cache_policy(config.results_dir), retries=NETWORK_RETRIES if online else 0,
+                retry_delay_seconds=RETRY_DELAY_SECONDS,
+            )
             hull_report = hull(run_id, str(config.run_dir), store_url, config.hull, config.optimization.targets,
                                judged_stage(config.stages))
         elif stage == "dft_submit":

@@ -111,66 +111,40 @@ def hull(
     ] = False,
 ) -> None:
     """Energy above hull and decomposition of candidates against local data, Materials Project or a file."""
-    arguments = dict(locals())
-    with exit_on_bad_input(ImportError):  # ImportError: mp-api is an optional extra
-        _hull(**arguments)
-
-
-def _hull(
-    input_path,
-    out,
-    reference,
-    entries,
-    dataset,
-    dataset_path,
-    task_documents,
-    footing,
-    corrections,
-    on_hull_tolerance,
-    energy_column,
-    target_error_column,
-    plots,
-    config_file,
-    overwrite,
-) -> None:
     from smoacs_core.hull.config import HullConfig
-    from smoacs_core.hull.placement import place_on_hull
-    from smoacs_core.hull.reference import load_reference
-    from smoacs_core.hull.report import check_output_dir, write_hull
+    from smoacs_core.hull.report import check_output_dir
     from smoacs_core.settings import SmoacsSettings
+    from smoacs_core.steps.hull import HullInput
+    from smoacs_core.steps.hull import hull as hull_step
 
-    data = options_from_file(config_file, "HullConfig")
-    options = {
-        "reference": reference,
-        "entries_file": entries,
-        "dataset": dataset,
-        "dataset_path": dataset_path,
-        "task_documents": task_documents,
-        "footing": footing,
-        "corrections": corrections,
-        "on_hull_tolerance": on_hull_tolerance,
-    }
-    data.update({key: value for key, value in options.items() if value is not None})
-    config = HullConfig.model_validate(data)
-    settings = SmoacsSettings()
-    out = out or settings.results_dir / time.strftime("hull-%Y%m%d-%H%M%S")
-    check_output_dir(out, overwrite)
-    given = read_candidates(input_path, config.footing, energy_column, target_error_column)
-    if given.left_out:
-        console.print(
-            f"[yellow]left out[/yellow] {len(given.left_out)} candidates without a relaxed structure: "
-            f"{', '.join(given.left_out[:_SHOWN])}"
-        )
-    systems = {
-        frozenset(el.symbol for el in getattr(c, "composition", c).elements) for _, c, _ in given.candidates
-    }
-    with console.status(f"loading reference '{config.reference}'"):
-        hull_reference = load_reference(config, settings, systems)
-    results = place_on_hull(given.candidates, hull_reference, config)
-    ranked = write_hull(
-        out, results, hull_reference, config, given.target_errors, given.target_description, plots, overwrite
-    )
-    _print(ranked, hull_reference, config, out)
+    with exit_on_bad_input(ImportError):  # ImportError: mp-api is an optional extra
+        data = options_from_file(config_file, "HullConfig")
+        options = {
+            "reference": reference,
+            "entries_file": entries,
+            "dataset": dataset,
+            "dataset_path": dataset_path,
+            "task_documents": task_documents,
+            "footing": footing,
+            "corrections": corrections,
+            "on_hull_tolerance": on_hull_tolerance,
+        }
+        data.update({key: value for key, value in options.items() if value is not None})
+        config = HullConfig.model_validate(data)
+        settings = SmoacsSettings()
+        out = out or settings.results_dir / time.strftime("hull-%Y%m%d-%H%M%S")
+        check_output_dir(out, overwrite)
+        given = read_candidates(input_path, config.footing, energy_column, target_error_column)
+        if given.left_out:
+            console.print(
+                f"[yellow]left out[/yellow] {len(given.left_out)} candidates without a relaxed structure: "
+                f"{', '.join(given.left_out[:_SHOWN])}"
+            )
+        request = HullInput(candidates=given.candidates, config=config, out=out, target_errors=given.target_errors,
+                            target_description=given.target_description, plots=plots, overwrite=overwrite)
+        with console.status(f"loading reference '{config.reference}'"):
+            placed = hull_step(request, settings)
+        _print(placed.ranked, placed.reference, config, out)
 
 
 class CandidateInput(NamedTuple):

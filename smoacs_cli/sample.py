@@ -98,9 +98,65 @@ def sample(
     ] = False,
 ) -> None:
     """Sample initial structures (MEGNet, MP-20, Perov-5, your files, templates) with the paper's filters."""
-    arguments = dict(locals())
+    from smoacs_core.data.output import check_output_dir, write_sample
+    from smoacs_core.data.sampling import SamplingConfig, sample_structures
+    from smoacs_core.settings import SmoacsSettings
+
     with exit_on_bad_input():
-        _sample(**arguments)
+        data = options_from_file(config_file, "SamplingConfig")
+        data["source"] = _source_data(source, path, repeat, n, seed, data)
+        options = {
+            "n": n,
+            "seed": seed,
+            "max_sites": max_sites,
+            "require_neutral": require_neutral,
+            "require_pattern": require_pattern,
+            "deduplicate": deduplicate,
+            "include_elements": _split(include_elements),
+            "exclude_elements": _split(exclude_elements),
+        }
+        data.update({key: value for key, value in options.items() if value is not None})
+        windows = dict(data.get("property_windows") or {})
+        for name, low, high in (
+            ("band_gap", min_band_gap, max_band_gap),
+            ("formation_energy_per_atom", min_formation_energy, max_formation_energy),
+        ):
+            if low is not None or high is not None:
+                windows[name] = {"min": low, "max": high}
+        data["property_windows"] = windows
+        config = SamplingConfig.model_validate(data)
+        settings = SmoacsSettings()
+        out = check_output_dir(out or settings.results_dir / time.strftime("sample-%Y%m%d-%H%M%S"), overwrite)
+
+        with Progress(
+            SpinnerColumn(),
+            TextColumn(f"[bold]sampling {config.source.kind}"),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("", total=None)
+
+            def on_progress(read: int) -> None:
+                if read % 100 == 0:
+                    progress.update(task, description=f"{read} entries read")
+
+            result = sample_structures(config, settings, on_progress=on_progress)
+            progress.update(task, description=f"{result.report.read} entries read")
+        for skipped in result.report.skipped_entries[:_SHOWN_SKIPS]:
+            console.print(f"[yellow]skipped[/yellow] {skipped.id}: {skipped.reason}")
+        if len(result.report.skipped_entries) > _SHOWN_SKIPS:
+            console.print(
+                f"[yellow]... and {len(result.report.skipped_entries) - _SHOWN_SKIPS} more skipped "
+                "(see manifest.json)"
+            )
+        _print_counts(result.report, out)
+        if not result.entries:
+            raise ValueError(
+                f"no structure of {config.source.kind} passed the filters (counts above); nothing written"
+            )
+        write_sample(result, out, overwrite)
+        console.print(f"optimize them with: smoacs optimize --input {out}")
 
 
 def _source_data(
@@ -126,86 +182,6 @@ def _source_data(
     if repeat is not None:
         raise ValueError("--repeat applies to --source perovskite only")
     return {"kind": kind.value, **({"path": path} if path is not None else {})}
-
-
-def _sample(
-    out,
-    source,
-    path,
-    repeat,
-    n,
-    seed,
-    max_sites,
-    include_elements,
-    exclude_elements,
-    min_band_gap,
-    max_band_gap,
-    min_formation_energy,
-    max_formation_energy,
-    require_neutral,
-    require_pattern,
-    deduplicate,
-    config_file,
-    overwrite,
-) -> None:
-    from smoacs_core.data.output import check_output_dir, write_sample
-    from smoacs_core.data.sampling import SamplingConfig, sample_structures
-    from smoacs_core.settings import SmoacsSettings
-
-    data = options_from_file(config_file, "SamplingConfig")
-    data["source"] = _source_data(source, path, repeat, n, seed, data)
-    options = {
-        "n": n,
-        "seed": seed,
-        "max_sites": max_sites,
-        "require_neutral": require_neutral,
-        "require_pattern": require_pattern,
-        "deduplicate": deduplicate,
-        "include_elements": _split(include_elements),
-        "exclude_elements": _split(exclude_elements),
-    }
-    data.update({key: value for key, value in options.items() if value is not None})
-    windows = dict(data.get("property_windows") or {})
-    for name, low, high in (
-        ("band_gap", min_band_gap, max_band_gap),
-        ("formation_energy_per_atom", min_formation_energy, max_formation_energy),
-    ):
-        if low is not None or high is not None:
-            windows[name] = {"min": low, "max": high}
-    data["property_windows"] = windows
-    config = SamplingConfig.model_validate(data)
-    settings = SmoacsSettings()
-    out = check_output_dir(out or settings.results_dir / time.strftime("sample-%Y%m%d-%H%M%S"), overwrite)
-
-    with Progress(
-        SpinnerColumn(),
-        TextColumn(f"[bold]sampling {config.source.kind}"),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
-        task = progress.add_task("", total=None)
-
-        def on_progress(read: int) -> None:
-            if read % 100 == 0:
-                progress.update(task, description=f"{read} entries read")
-
-        result = sample_structures(config, settings, on_progress=on_progress)
-        progress.update(task, description=f"{result.report.read} entries read")
-    for skipped in result.report.skipped_entries[:_SHOWN_SKIPS]:
-        console.print(f"[yellow]skipped[/yellow] {skipped.id}: {skipped.reason}")
-    if len(result.report.skipped_entries) > _SHOWN_SKIPS:
-        console.print(
-            f"[yellow]... and {len(result.report.skipped_entries) - _SHOWN_SKIPS} more skipped "
-            "(see manifest.json)"
-        )
-    _print_counts(result.report, out)
-    if not result.entries:
-        raise ValueError(
-            f"no structure of {config.source.kind} passed the filters (counts above); nothing written"
-        )
-    write_sample(result, out, overwrite)
-    console.print(f"optimize them with: smoacs optimize --input {out}")
 
 
 def _split(elements: str | None) -> list[str] | None:

@@ -9,30 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-
-from smoacs_core.yaml_files import read_yaml_mapping
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
 
 _CONFIG_FILE_ENV = "SMOACS_CONFIG_FILE"
-
-
-class _YamlSource(PydanticBaseSettingsSource):
-    """Reads the YAML file named by ``SMOACS_CONFIG_FILE``, if any."""
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        path = os.environ.get(_CONFIG_FILE_ENV)
-        if not path:
-            return {}
-        file = Path(path).expanduser()
-        if not file.is_file():
-            raise FileNotFoundError(f"{_CONFIG_FILE_ENV}={path} does not name a readable file")
-        return read_yaml_mapping(file, "SmoacsSettings")
 
 
 class SmoacsSettings(BaseSettings):
@@ -67,4 +53,10 @@ class SmoacsSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, _YamlSource(settings_cls)
+        path = os.environ.get(_CONFIG_FILE_ENV)
+        if not path:
+            return init_settings, env_settings
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise FileNotFoundError(f"{_CONFIG_FILE_ENV}={path} does not name a readable file")
+        return init_settings, env_settings, YamlConfigSettingsSource(settings_cls, yaml_file=file)

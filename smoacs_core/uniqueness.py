@@ -9,7 +9,6 @@ successes first) and the kept one is the best of its set.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 
 import pandas as pd
@@ -19,6 +18,7 @@ from pymatgen.core import Structure
 
 from smoacs_core.data.sampling import Source
 from smoacs_core.data.sources import Mp20CsvSource
+from smoacs_core.duplicates import bare_structure, find_duplicates
 from smoacs_core.reference import ReferenceSet
 
 
@@ -33,34 +33,6 @@ class NoveltyConfig(BaseModel):
         "SMOACS_DATA_DIR; Perov-5 suits perovskite runs; MEGNet is the paper's). null: only de-duplicate "
         "within the run.",
     )
-
-
-def _bare(structure: Structure) -> Structure:
-    bare = structure.copy()
-    bare.remove_oxidation_states()
-    return bare
-
-
-def find_duplicates(
-    candidates: Sequence[tuple[str, Structure]], matcher: StructureMatcher | None = None
-) -> dict[str, str | None]:
-    """Candidate id -> id of an earlier candidate it matches (None if it is the first of its kind).
-
-    Only candidates with the same reduced formula are compared, each against the kept representatives.
-    """
-    matcher = matcher or StructureMatcher()
-    kept: dict[str, list[tuple[str, Structure]]] = defaultdict(list)
-    duplicate_of: dict[str, str | None] = {}
-    for candidate_id, structure in candidates:
-        if candidate_id in duplicate_of:
-            raise ValueError(f"candidate ids must be unique; repeated: {candidate_id}")
-        bare = _bare(structure)
-        formula = bare.composition.reduced_formula
-        match = next((kept_id for kept_id, known in kept[formula] if matcher.fit(known, bare)), None)
-        duplicate_of[candidate_id] = match
-        if match is None:
-            kept[formula].append((candidate_id, bare))
-    return duplicate_of
 
 
 def uniqueness_table(
@@ -78,7 +50,7 @@ def uniqueness_table(
     duplicate_of = find_duplicates(candidates, matcher)
     rows = []
     for candidate_id, structure in candidates:
-        bare = _bare(structure)
+        bare = bare_structure(structure)
         known_composition = known_id = None
         if reference is not None:
             known_composition = reference.is_known_composition(bare)

@@ -1,4 +1,4 @@
-"""What every task shares: the cache policy, the store, model fingerprints."""
+"""What every task shares: the cache policy (inputs, source, model weights) and the store."""
 
 from __future__ import annotations
 
@@ -6,31 +6,62 @@ import hashlib
 import os
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from prefect.cache_policies import INPUTS, TASK_SOURCE, CachePolicy
+from prefect.context import TaskRunContext
 
 from smoacs_core import __version__
+from smoacs_core.config import OptimizationConfig
+from smoacs_core.cross_check import CrossCheckConfig
 from smoacs_core.files import sha256_of
 from smoacs_core.predictors.legacy_matgl import CHECKPOINT_FILES
 from smoacs_core.predictors.model_store import checkpoint_dir
 from smoacs_core.predictors.registry import PREDICTORS
+from smoacs_core.relax.potentials import M3GNET_PES
+from smoacs_core.relax.relax import RelaxConfig
 from smoacs_core.settings import SmoacsSettings
 from smoacs_core.store import ResultsStore
 from smoacs_core.store.store import PASSWORD_ENV
+from smoacs_core.targets import PropertyTarget
 
 CACHE_DIR_NAME = ".prefect-cache"
+NETWORK_RETRIES, RETRY_DELAY_SECONDS = 2, 30
+"""Retries of tasks that talk to other services (a LaunchPad, the Materials Project API): a harvest or a hull
+reference that fails on a passing network error is tried again before the run fails."""
 PASSWORD_SECRET_BLOCK = "smoacs-store-password"
 """Name of the Prefect Secret block holding the store password (used when SMOACS_STORE_PASSWORD is unset)."""
 
 
 def cache_policy(results_dir: Path) -> CachePolicy:
-    """Cache on the task's inputs and source code, with keys and results kept in the results directory.
+    """Cache on the task's inputs, its source code and the weights of the models its inputs name, with keys
+    and results kept in the results directory.
 
-    Inputs carry everything that decides a result (structures by hash, settings, model fingerprint, code
-    version), so a re-run of the same configuration reuses every finished task.
+    Inputs carry everything else that decides a result (structures by hash, settings, code version), so a
+    re-run of the same configuration reuses every finished task, and new weights re-run what used them.
     """
-    return (INPUTS + TASK_SOURCE).configure(key_storage=str(Path(results_dir).resolve() / CACHE_DIR_NAME))
+    policy = INPUTS + TASK_SOURCE + CachePolicy.from_cache_key_fn(model_weights_key)
+    return policy.configure(key_storage=str(Path(results_dir).resolve() / CACHE_DIR_NAME))
+
+
+def model_weights_key(context: TaskRunContext, inputs: dict[str, Any]) -> str:
+    """Hash of the checkpoints of every registered model the task's inputs name (an optimization's or a list
+    of targets' predictors, a cross-check's second models and user factories, a relaxation's potential)."""
+    names: set[str] = set()
+    user_factories = []
+    for value in inputs.values():
+        if isinstance(value, OptimizationConfig):
+            names |= {t.predictor for t in value.targets}
+        elif isinstance(value, CrossCheckConfig):
+            names |= set(value.registered())
+            user_factories += [model.source_digest() for model in value.user_models.values()]
+        elif isinstance(value, list) and value and all(isinstance(v, PropertyTarget) for v in value):
+            names |= {t.predictor for t in value}
+    checkpoints = sorted({PREDICTORS[name].checkpoint for name in names})
+    relax = [v for v in inputs.values() if isinstance(v, RelaxConfig)]
+    checkpoints += [M3GNET_PES for r in relax if r.potential == "m3gnet"]
+    return checkpoint_fingerprint(tuple(checkpoints)) + "".join(sorted(user_factories))
 
 
 def open_store(store_url: str) -> ResultsStore:
@@ -55,12 +86,12 @@ def stored_candidates(store: ResultsStore, run_id: str, purpose: str) -> pd.Data
 
 
 @cache
-def model_fingerprint(predictor_names: tuple[str, ...]) -> str:
-    """Hash of the checkpoint files of the named predictors and of this package's version."""
+def checkpoint_fingerprint(checkpoints: tuple[str, ...]) -> str:
+    """Hash of the files of the named matgl checkpoints and of this package's version (once per process)."""
     settings = SmoacsSettings()
     digest = hashlib.sha256(__version__.encode())
-    for name in sorted(predictor_names):
-        directory = checkpoint_dir(PREDICTORS[name].checkpoint, settings)
+    for checkpoint in checkpoints:
+        directory = checkpoint_dir(checkpoint, settings)
         for file in CHECKPOINT_FILES:
             digest.update(sha256_of(directory / file).encode())
     return digest.hexdigest()[:16]

@@ -16,7 +16,9 @@ from pydantic import BaseModel
 from smoacs_core.cross_check import AGREE, CrossCheckConfig, disagreement_table
 from smoacs_core.files import FileRef
 from smoacs_core.settings import SmoacsSettings
+from smoacs_core.stages import Stage, StructureStage
 from smoacs_core.store import PropertyValue
+from smoacs_core.targets import PropertyTarget
 from tasks.common import open_store, stored_candidates
 
 
@@ -33,12 +35,11 @@ class CrossCheckReport(BaseModel):
 
 @task(name="cross-check", persist_result=True)
 def cross_check_candidates(
-    run_id: str, run_dir: str, store_url: str, cross_check: CrossCheckConfig, stage: str, model_fingerprint: str
+    run_id: str, run_dir: str, store_url: str, cross_check: CrossCheckConfig, targets: list[PropertyTarget],
+    stage: StructureStage,
 ) -> CrossCheckReport:
-    """Predict the judged structures with the second models and record where they disagree with the run's.
-
-    ``model_fingerprint`` only keys the cache (new weights or a changed user factory re-run the stage).
-    """
+    """Predict the judged structures with the second models and record where they disagree with the run's
+    predictions of the ``targets`` they share (new weights of either side re-run the cached stage)."""
     logger = get_run_logger()
     store = open_store(store_url)
     table = stored_candidates(store, run_id, "cross-check").set_index("id")
@@ -47,11 +48,12 @@ def cross_check_candidates(
         logger.warning("candidate %s has no %s structure: left out of the cross-check", candidate_id, stage)
     ids, structures = list(found), list(found.values())
     primary = {}
+    targeted = {t.name for t in targets}
     for prop in cross_check.properties():
         column = f"{stage}.{prop}"
-        if column not in table.columns:
+        if prop not in targeted or column not in table.columns:
             raise ValueError(f"cross_check: run {run_id} has no '{column}' prediction to compare with; the second "
-                             f"models must predict a property the run's targets predict")
+                             f"models must predict a property the run's targets predict ({sorted(targeted)})")
         primary[prop] = table.loc[ids, column].astype(float).to_numpy()
     checks = cross_check.load(SmoacsSettings())
     judged = disagreement_table(ids, structures, primary, checks, cross_check.max_disagreement)
@@ -86,6 +88,6 @@ def cross_check_candidates(
     spread = ", ".join(f"mean |difference| {report.mean_disagreement[p]:.3f} on {p} (threshold "
                        f"{cross_check.max_disagreement[p]:g})" for p in cross_check.properties())
     message = f"{report.agree} of {report.candidates} {stage} candidates: second models agree; {spread}"
-    store.set_stage(run_id, "cross_check", "completed", message)
+    store.set_stage(run_id, Stage.CROSS_CHECK, "completed", message)
     logger.info(message)
     return report

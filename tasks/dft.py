@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from smoacs_core.stages import Stage, StructureStage
 from smoacs_core.store import ResultsStore
 from smoacs_core.targets import PropertyTarget
-from tasks.common import open_store
+from tasks.common import NETWORK_RETRIES, RETRY_DELAY_SECONDS, open_store
 from vasp_inputs.config import DftConfig
 from vasp_inputs.results import OPEN_STATUSES, DftResult, describe_statuses
 from vasp_inputs.steps import (
@@ -130,7 +130,7 @@ def runs_with_open_calculations(store: ResultsStore, run_id: str | None = None) 
     return sorted(set(store.dft_calculations(run_id, OPEN_STATUSES)["run_id"]))
 
 
-@task(name="dft-harvest", persist_result=False)
+@task(name="dft-harvest", persist_result=False, retries=NETWORK_RETRIES, retry_delay_seconds=RETRY_DELAY_SECONDS)
 def harvest_dft(
     store_url: str, run_id: str, dft: DftConfig, targets: list[PropertyTarget], judged_stage: StructureStage,
     wait: bool = False,

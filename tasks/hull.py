@@ -15,11 +15,10 @@ from pydantic import BaseModel
 
 from smoacs_core.files import FileRef
 from smoacs_core.hull.config import HullConfig
-from smoacs_core.hull.placement import place_on_hull
-from smoacs_core.hull.reference import ReferenceInfo, load_reference
-from smoacs_core.hull.report import PLOTS_DIR, REPORT_FILE, TABLE_FILE, write_hull
-from smoacs_core.settings import SmoacsSettings
+from smoacs_core.hull.reference import ReferenceInfo
+from smoacs_core.hull.report import PLOTS_DIR, REPORT_FILE, TABLE_FILE
 from smoacs_core.stages import Stage, StructureStage
+from smoacs_core.steps.hull import HullInput, hull
 from smoacs_core.store import PropertyValue
 from smoacs_core.targets import PropertyTarget, range_target_errors
 from tasks.common import open_store, stored_candidates
@@ -75,12 +74,11 @@ def place_candidates_on_hull(
     without_structure = [i for i in table["id"] if i not in found]
     if not candidates:
         raise ValueError(f"run {run_id}: no candidate has a '{stage}' structure")
-    systems = {frozenset(el.symbol for el in s.composition.elements) for _, s, _ in candidates}
-    reference = load_reference(hull_config, SmoacsSettings(), systems)
-    results = place_on_hull(candidates, reference, hull_config)
     errors, description = range_target_errors(targets, table, column_prefix=f"{stage}.")
     out = Path(run_dir) / "hull" / stage
-    write_hull(out, results, reference, hull_config, errors, description, overwrite=True)
+    placed_all = hull(HullInput(candidates=candidates, config=hull_config, out=out, target_errors=errors,
+                                target_description=description, overwrite=True))
+    reference, results = placed_all.reference, placed_all.results
     store.save_properties(
         run_id,
         {
@@ -91,8 +89,7 @@ def place_candidates_on_hull(
     store.save_criteria(
         run_id, stage, {r.id: {"plausible_hull_energy": not r.implausibly_stable} for r in results}
     )
-    incomplete = sorted({r.chemical_system for r in results if not r.completeness.complete})
-    placed = [r for r in results if r.e_above_hull is not None]
+    incomplete, placed = placed_all.incomplete_systems, placed_all.placed
     on_hull = sum(bool(r.on_hull) for r in placed)
     message = (
         f"{len(placed)} of {len(table)} {stage} candidates placed against '{reference.name}', "

@@ -39,14 +39,9 @@ def optimize_batch(
     optimization: OptimizationConfig,
     run_dir: str,
     store_url: str,
-    model_fingerprint: str,
     novelty_reference: str | None = None,
 ) -> BatchResult:
-    """Optimize one batch, judge it, write its files and its candidates (one transaction) to the store.
-
-    ``model_fingerprint`` is not used in the body: it is part of the inputs so that new model weights
-    invalidate the cache.
-    """
+    """Optimize one batch, judge it, write its files and its candidates (one transaction) to the store."""
     logger = get_run_logger()
     predictors = load_predictors(optimization, SmoacsSettings())
     progress = create_progress_artifact(

@@ -33,12 +33,8 @@ def prerelax_batch(
     relax: RelaxConfig,
     run_dir: str,
     store_url: str,
-    model_fingerprint: str,
 ) -> PrerelaxBatchResult:
-    """Relax a batch's optimized candidates, re-judge them, record structures, properties and drift.
-
-    ``model_fingerprint`` only keys the cache (new weights re-run the stage).
-    """
+    """Relax a batch's optimized candidates, re-judge them, record structures, properties and drift."""
     logger = get_run_logger()
     store = open_store(store_url)
     templates = store.candidates(run_id).set_index("id").loc[candidate_ids, "template"]

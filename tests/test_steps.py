@@ -47,7 +47,7 @@ def test_command_line_and_pipeline_task_give_the_same_candidates(tmp_path, predi
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     ResultsStore(url).start_run("run", "steps", {}, {})
     with disable_run_logger():
-        batch = optimize_batch.fn("run", 0, initial.structures, CONFIG, str(tmp_path / "run"), url, "fingerprint")
+        batch = optimize_batch.fn("run", 0, initial.structures, CONFIG, str(tmp_path / "run"), url)
     from_cli = pd.read_csv(cli_out / "candidates.csv")
     from_task = pd.read_csv(batch.candidates_csv.path)
     assert list(from_task["formula"]) == list(from_cli["formula"])

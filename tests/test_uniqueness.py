@@ -6,9 +6,10 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from smoacs_core.data.sources import Mp20CsvSource
+from smoacs_core.duplicates import find_duplicates
 from smoacs_core.reference import ReferenceSet
 from smoacs_core.settings import SmoacsSettings
-from smoacs_core.uniqueness import NoveltyConfig, find_duplicates, uniqueness_table
+from smoacs_core.uniqueness import NoveltyConfig, uniqueness_table
 
 
 def _decorated(structure: Structure) -> Structure:

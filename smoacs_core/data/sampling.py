@@ -20,13 +20,11 @@ An entry removed by a cheap filter is never parsed, so a broken CIF among them c
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
 from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Composition, Element, Structure
 
 from smoacs_core.data.entries import EntryError, ReferenceEntry, SkipCategory, SkippedEntry, SourceRecord
@@ -38,6 +36,7 @@ from smoacs_core.data.sources import (
     PerovskiteTemplateSource,
     StructureSource,
 )
+from smoacs_core.duplicates import find_duplicates
 from smoacs_core.oxidation import is_charge_neutral, oxidation_patterns
 from smoacs_core.settings import SmoacsSettings
 from smoacs_core.vocabulary import ElementVocabulary
@@ -306,20 +305,11 @@ def _screened_entry(
 
 
 def _deduplicate(entries: Sequence[ReferenceEntry], report: FilterReport) -> list[ReferenceEntry]:
-    """The first entry of each set of matching structures, comparing only entries of one reduced formula."""
-    matcher = StructureMatcher()
-    by_formula: dict[str, list[ReferenceEntry]] = defaultdict(list)
-    for entry in entries:
-        by_formula[entry.formula].append(entry)
-    duplicates: set[int] = set()
-    for group in by_formula.values():
-        if (
-            len(group) > 1
-        ):  # group_structures reduces every structure first: worth it only where matches can exist
-            for matched in matcher.group_structures([entry.structure for entry in group]):
-                duplicates.update(id(structure) for structure in matched[1:])
-    report.removed["duplicate"] += len(duplicates)
-    return [entry for entry in entries if id(entry.structure) not in duplicates]
+    """The first entry of each set of matching structures (``duplicates.find_duplicates``), in source order."""
+    duplicate_of = find_duplicates([(str(n), entry.structure) for n, entry in enumerate(entries)])
+    kept = [entry for n, entry in enumerate(entries) if duplicate_of[str(n)] is None]
+    report.removed["duplicate"] += len(entries) - len(kept)
+    return kept
 
 
 def _draw(entries: Sequence[ReferenceEntry], n: int | None, seed: int) -> list[ReferenceEntry]:
