@@ -132,7 +132,7 @@ def harvest(
     open_store_or_exit(store, results_dir)  # fails here, clearly, if the store is missing or unreachable
     from flows.harvest import dft_harvest
     from flows.local_prefect import local_prefect
-    from vasp_inputs.results import describe_statuses
+    from smoacs_core.steps.report import describe_statuses
 
     # the URL without password: flow parameters are visible in the Prefect UI; the password comes from the env
     with local_prefect():

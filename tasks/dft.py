@@ -19,11 +19,12 @@ from prefect import get_run_logger, task
 from pydantic import BaseModel
 
 from smoacs_core.stages import Stage, StructureStage
+from smoacs_core.steps.report import describe_statuses
 from smoacs_core.store import ResultsStore
 from smoacs_core.targets import PropertyTarget
 from tasks.common import NETWORK_RETRIES, RETRY_DELAY_SECONDS, open_store
 from vasp_inputs.config import DftConfig
-from vasp_inputs.results import OPEN_STATUSES, DftResult, describe_statuses
+from vasp_inputs.results import OPEN_STATUSES, DftResult
 from vasp_inputs.steps import (
     DftSubmitInput,
     finishes_here,
@@ -119,7 +120,8 @@ def submit_dft(
     rows = store.dft_calculations(run_id)
     rows = rows[rows["code"] == dft.code.label]
     statuses = dict(zip(rows["candidate_id"], rows["status"], strict=True))
-    message = f"{len(submissions)} candidates handed to {dft.code.label}; {describe_statuses(Counter(statuses.values()))}"
+    counts = describe_statuses(Counter(statuses.values()))
+    message = f"{len(submissions)} candidates handed to {dft.code.label}; {counts}"
     store.set_stage(run_id, Stage.DFT_SUBMIT, "completed", message)
     return DftSubmitReport(run_id=run_id, code=dft.code.label, selected=[s.candidate for s in submissions],
                            statuses=statuses)

@@ -7,7 +7,6 @@ store, the hull step and the report read only this, so they never need to know w
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from enum import StrEnum
 from typing import Literal
 
@@ -90,8 +89,3 @@ class DftResult(BaseModel):
     def label(self) -> str:
         """How reports name where the numbers came from: 'GPAW-PBE', 'VASP-PBE+U'."""
         return f"{self.code.label}-{self.functional}"
-
-
-def describe_statuses(counts: Mapping[str, int]) -> str:
-    """Calculations per status, as logs and reports say it: '2 completed, 1 failed'."""
-    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
