@@ -19,17 +19,13 @@ from smoacs_core.cross_check import CrossCheckConfig
 from smoacs_core.hull.config import HullConfig
 from smoacs_core.relax.relax import RelaxConfig
 from smoacs_core.settings import SmoacsSettings
+from smoacs_core.stages import Stage
 from smoacs_core.steps.sample import InitialStructures
 from smoacs_core.uniqueness import NoveltyConfig
 from smoacs_core.yaml_files import read_yaml_mapping
 from vasp_inputs.config import DftConfig
 
-Stage = Literal[
-    "sample", "optimize", "prerelax", "cross_check", "deduplicate", "hull", "dft_submit", "dft_harvest", "report"
-]
-STAGE_ORDER: tuple[str, ...] = (
-    "sample", "optimize", "prerelax", "cross_check", "deduplicate", "hull", "dft_submit", "dft_harvest", "report"
-)
+STAGE_ORDER: tuple[Stage, ...] = tuple(Stage)
 DEFAULT_CONFIG = Path(__file__).with_name("default_discovery.yaml")
 
 
@@ -49,7 +45,7 @@ class DiscoveryConfig(BaseModel):
         "SMOACS_STORE_PASSWORD); default: SQLite in results_dir.",
     )
     stages: list[Stage] = Field(
-        default_factory=lambda: ["sample", "optimize", "report"],
+        default_factory=lambda: [Stage.SAMPLE, Stage.OPTIMIZE, Stage.REPORT],
         description="Stages to run, in pipeline order; a stage whose code has not landed fails clearly.",
     )
     initial: InitialStructures = Field(default_factory=InitialStructures)
@@ -89,13 +85,14 @@ class DiscoveryConfig(BaseModel):
             raise ValueError(f"stages: duplicates in {self.stages}")
         order = [STAGE_ORDER.index(s) for s in self.stages]
         if order != sorted(order):
-            raise ValueError(f"stages: {self.stages} is not in pipeline order {list(STAGE_ORDER)}")
+            raise ValueError(f"stages: {[str(s) for s in self.stages]} is not in pipeline order "
+                             f"{[str(s) for s in STAGE_ORDER]}")
         if self.optimization.is_perovskite and self.initial.kind in ("dataset", "files"):
             raise ValueError(
                 f"initial.kind: '{self.initial.kind}' gives arbitrary crystals; perovskite modes start from "
                 "'perovskite_templates' or the candidates of an earlier perovskite run ('previous_run')"
             )
-        if "cross_check" in self.stages:
+        if Stage.CROSS_CHECK in self.stages:
             targeted = {t.name: t.predictor for t in self.optimization.targets}
             for name in self.cross_check.models:
                 prop = self.cross_check.property_of(name)

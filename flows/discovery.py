@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from flows.config import DEFAULT_CONFIG, DiscoveryConfig
 from flows.harvest import place_dft_energies_on_hull
 from smoacs_core import __version__
-from smoacs_core.stages import judged_stage
+from smoacs_core.stages import Stage, judged_stage
 from smoacs_core.steps.sample import InitialStructureSet
 from smoacs_core.store import default_store_url
 from tasks.common import NETWORK_RETRIES, RETRY_DELAY_SECONDS, cache_policy, open_store
@@ -75,7 +75,7 @@ def _collect(futures: dict, stage: str, run_id: str, store_url: str) -> StageBat
 @flow(name="optimize-stage")
 def optimize_stage(config: DiscoveryConfig, run_id: str, store_url: str, initial: InitialStructureSet) -> StageBatches:
     """Optimize the initial structures in batches."""
-    open_store(store_url).set_stage(run_id, "optimize", "running")
+    open_store(store_url).set_stage(run_id, Stage.OPTIMIZE, "running")
     task = optimize_batch.with_options(cache_policy=cache_policy(config.results_dir))
     structures = initial.structures
     size = config.batch_size
@@ -86,13 +86,13 @@ def optimize_stage(config: DiscoveryConfig, run_id: str, store_url: str, initial
         )
         for number, start in enumerate(range(0, len(structures), size))
     }
-    return _collect(futures, "optimize", run_id, store_url)
+    return _collect(futures, Stage.OPTIMIZE, run_id, store_url)
 
 
 @flow(name="prerelax-stage")
 def prerelax_stage(config: DiscoveryConfig, run_id: str, store_url: str, optimized: StageBatches) -> StageBatches:
     """Relax every optimized batch with the ML potential and judge it again."""
-    open_store(store_url).set_stage(run_id, "prerelax", "running")
+    open_store(store_url).set_stage(run_id, Stage.PRERELAX, "running")
     task = prerelax_batch.with_options(cache_policy=cache_policy(config.results_dir))
     futures = {
         batch.batch: task.submit(
@@ -101,7 +101,7 @@ def prerelax_stage(config: DiscoveryConfig, run_id: str, store_url: str, optimiz
         )
         for batch in optimized.results
     }
-    return _collect(futures, "prerelax", run_id, store_url)
+    return _collect(futures, Stage.PRERELAX, run_id, store_url)
 
 
 def _task_runner(config: DiscoveryConfig):
@@ -121,7 +121,7 @@ def discovery(config: DiscoveryConfig | None = None) -> dict:
     Without a configuration, runs the shipped demo (flows/default_discovery.yaml).
     """
     config = config or DiscoveryConfig.from_yaml(DEFAULT_CONFIG)
-    if "cross_check" in config.stages:
+    if Stage.CROSS_CHECK in config.stages:
         config.cross_check.check_user_factories()
     logger = get_run_logger()
     run_id, store_url = config.run_id, store_url_of(config)
@@ -130,35 +130,37 @@ def discovery(config: DiscoveryConfig | None = None) -> dict:
     store.start_run(run_id, config.name, config.model_dump(mode="json"), provenance, flow_run.id)
     logger.info("run %s (store %s, files %s)", run_id, store.display_url, config.run_dir)
     try:
-        return _run_stages(config, run_id, store_url)
+        summary = _run_stages(config, run_id, store_url)
     except BaseException:
         store.finish_run(run_id, "failed")
         raise
+    store.finish_run(run_id, "completed")  # the one place a run ends: here, or failed just above
+    return summary
 
 
 def _run_stages(config: DiscoveryConfig, run_id: str, store_url: str) -> dict:
     batch_states: dict[str, str] = {}
     initial = optimized = hull_report = None
     for stage in config.stages:
-        if stage == "sample":
+        if stage is Stage.SAMPLE:
             initial = sample_stage(config, run_id, store_url)
-        elif stage == "optimize":
+        elif stage is Stage.OPTIMIZE:
             if initial is None:
                 raise ValueError("stages: 'optimize' needs 'sample' before it (initial.kind chooses the source)")
             optimized = optimize_stage.with_options(task_runner=_task_runner(config))(config, run_id, store_url, initial)
             batch_states = optimized.states
-        elif stage == "prerelax":
+        elif stage is Stage.PRERELAX:
             if optimized is None:
                 raise ValueError("stages: 'prerelax' needs 'optimize' before it")
             prerelax_stage.with_options(task_runner=_task_runner(config))(config, run_id, store_url, optimized)
-        elif stage == "cross_check":
+        elif stage is Stage.CROSS_CHECK:
             cross_check = cross_check_candidates.with_options(cache_policy=cache_policy(config.results_dir))
             cross_check(run_id, str(config.run_dir), store_url, config.cross_check, config.optimization.targets,
                         judged_stage(config.stages))
-        elif stage == "deduplicate":
+        elif stage is Stage.DEDUPLICATE:
             deduplicate = deduplicate_candidates.with_options(cache_policy=cache_policy(config.results_dir))
             deduplicate(run_id, str(config.run_dir), store_url, config.novelty, judged_stage(config.stages))
-        elif stage == "hull":
+        elif stage is Stage.HULL:
             online = config.hull.reference == "mp_api"  # the Materials Project API: retry passing network errors
             hull = place_candidates_on_hull.with_options(
                 cache_policy=cache_policy(config.results_dir), retries=NETWORK_RETRIES if online else 0,
@@ -166,14 +168,14 @@ def _run_stages(config: DiscoveryConfig, run_id: str, store_url: str) -> dict:
             )
             hull_report = hull(run_id, str(config.run_dir), store_url, config.hull, config.optimization.targets,
                                judged_stage(config.stages))
-        elif stage == "dft_submit":
+        elif stage is Stage.DFT_SUBMIT:
             submit_dft(run_id, str(config.run_dir), store_url, config.dft, config.optimization.targets,
                        judged_stage(config.stages))
-        elif stage == "dft_harvest":
+        elif stage is Stage.DFT_HARVEST:
             harvest_dft(store_url, run_id, config.dft, config.optimization.targets, judged_stage(config.stages),
                         wait=True)
             place_dft_energies_on_hull(config, run_id, store_url)
-        elif stage == "report":
+        elif stage is Stage.REPORT:
             report = write_report(
                 run_id, str(config.run_dir), store_url, config.optimization.targets, judged_stage(config.stages),
                 batch_states, str(config.novelty_reference) if config.novelty_reference else None,
@@ -189,5 +191,4 @@ def _run_stages(config: DiscoveryConfig, run_id: str, store_url: str) -> dict:
                     "report": hull_report.report.path,
                 }
             return report.summary
-    open_store(store_url).finish_run(run_id, "completed")
     return {"run_id": run_id, "stages": config.stages}

@@ -12,6 +12,7 @@ from flows.config import DEFAULT_CONFIG, DiscoveryConfig
 from smoacs_core.predictors.model_store import checkpoint_dir
 from smoacs_core.predictors.registry import PREDICTORS
 from smoacs_core.settings import SmoacsSettings
+from smoacs_core.stages import Stage
 from vasp_inputs.results import DftCode
 
 
@@ -29,7 +30,7 @@ def check_ready(config: DiscoveryConfig) -> None:
         if target.predictor not in PREDICTORS:
             raise ValueError(f"optimization.targets: unknown predictor '{target.predictor}'")
         checkpoint_dir(PREDICTORS[target.predictor].checkpoint, settings)
-    if "cross_check" in config.stages:
+    if Stage.CROSS_CHECK in config.stages:
         for name in config.cross_check.models:
             checkpoint_dir(PREDICTORS[name].checkpoint, settings)
     if config.initial.kind == "files" and not Path(config.initial.path).exists():
@@ -46,12 +47,12 @@ def check_ready(config: DiscoveryConfig) -> None:
 
 def _check_data(config: DiscoveryConfig, settings: SmoacsSettings) -> None:
     """Reference data of stages 'deduplicate' and 'hull' (local reference) must be there before any work."""
-    if "deduplicate" in config.stages and config.novelty.reference is not None:
+    if Stage.DEDUPLICATE in config.stages and config.novelty.reference is not None:
         try:
             config.novelty.reference.files(settings)
         except (FileNotFoundError, ValueError) as error:
             raise FileNotFoundError(f"novelty.reference: {error}") from None
-    if "hull" in config.stages and config.hull.reference == "local" and settings.data_dir is None:
+    if Stage.HULL in config.stages and config.hull.reference == "local" and settings.data_dir is None:
         raise FileNotFoundError(
             "hull.reference: 'local' reads MP-20 and the MP elemental references from SMOACS_DATA_DIR, which is "
             "not set (or choose reference 'entries_file' / 'mp_api')"
@@ -60,7 +61,7 @@ def _check_data(config: DiscoveryConfig, settings: SmoacsSettings) -> None:
 
 def _check_dft(config: DiscoveryConfig) -> None:
     """What DFT submission needs on this machine: GPAW installed, or the FireWorks LaunchPad file."""
-    if "dft_submit" not in config.stages:
+    if Stage.DFT_SUBMIT not in config.stages:
         return
     if config.dft.code is DftCode.GPAW:
         import importlib.util

@@ -1,5 +1,5 @@
-"""Last stage as a Prefect task: the run's report (``smoacs_core.steps.report``) from the results store, the
-run marked completed with its summary, and the report and top candidates as artifacts in the Prefect UI."""
+"""Last stage as a Prefect task: the run's report (``smoacs_core.steps.report``) from the results store, its
+summary stored with the run, and the report and top candidates as artifacts in the Prefect UI."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def write_report(
     create_markdown_artifact(markdown=written.markdown, key=f"{artifact_key}-report", description="Discovery report")
     create_table_artifact(table=written.top.to_dict(orient="records"), key=f"{artifact_key}-top-candidates",
                           description=f"Top {TOP_CANDIDATES} candidates")
-    store.finish_run(run_id, "completed", written.summary)
+    store.save_summary(run_id, written.summary)
     summary = written.summary
     logger.info("report of %s: success rate %.3f over %d candidates", run_id, summary["success_rate"],
                 summary["n_samples"])

@@ -54,3 +54,9 @@ def test_unreachable_store_fails_before_work(tmp_path):
     config = load_config(None, results_dir=tmp_path, store_url="postgresql://smoacs@127.0.0.1:1/smoacs")
     with pytest.raises(StoreError, match="cannot reach"):
         check_ready(config)
+
+
+def test_run_ids_of_existing_configurations_do_not_change():
+    """A run resumes only under its old id: a new configuration field with a default changes every id (the
+    shipped demo's id was this before the stage/step restructuring and must stay so until a store migration)."""
+    assert DiscoveryConfig.from_yaml(DEFAULT_CONFIG).run_id == "perovskite-demo-3320096c4c"

@@ -143,13 +143,23 @@ class ResultsStore:
             )
 
     def finish_run(self, run_id: str, status: str, summary: dict | None = None) -> None:
+        """Set the run's final status (and its summary, if given)."""
         with Session(self.engine) as session, session.begin():
-            run = session.get(Run, run_id)
-            if run is None:
-                raise KeyError(f"no run '{run_id}' in {self.display_url}")
+            run = self._existing_run(session, run_id)
             run.status = status
             if summary is not None:
                 run.summary = summary
+
+    def save_summary(self, run_id: str, summary: dict) -> None:
+        """Replace the run's summary (the report's numbers), leaving its status as it is."""
+        with Session(self.engine) as session, session.begin():
+            self._existing_run(session, run_id).summary = summary
+
+    def _existing_run(self, session: Session, run_id: str) -> Run:
+        run = session.get(Run, run_id)
+        if run is None:
+            raise KeyError(f"no run '{run_id}' in {self.display_url}")
+        return run
 
     def set_stage(self, run_id: str, stage: str, status: str, message: str = "") -> None:
         with Session(self.engine) as session, session.begin():

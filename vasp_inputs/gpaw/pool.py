@@ -2,8 +2,7 @@
 
 ``GpawBackend.submit`` prepares one folder per candidate and starts one pool process
 (``python -m vasp_inputs.gpaw.pool FOLDER...``, in its own session) that runs the candidates' workers
-(``python -m vasp_inputs.gpaw.worker FOLDER``), ``GpawSettings.parallel_candidates`` at a time, each under
-the wall-time limit. It returns at once; ``harvest`` reads each folder's ``result.json`` and reports a
+(``python -m vasp_inputs.gpaw.worker FOLDER``) one after another, each under the wall-time limit. It returns at once; ``harvest`` reads each folder's ``result.json`` and reports a
 candidate whose pool is gone without a result as 'lost'. Like VASP, nothing waits on the calculation unless
 the caller wants to (``vasp_inputs.backend.harvest_until_done``), and a killed pipeline leaves the pool
 computing: a rerun harvests it.
@@ -28,7 +27,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -206,8 +204,7 @@ class GpawBackend(DftBackend):
         ]
 
     def _start_pool(self, folders: list[Path], root: Path) -> int:
-        command = [sys.executable, "-m", POOL_MODULE, "--parallel", str(self.settings.parallel_candidates),
-                   *map(str, folders)]
+        command = [sys.executable, "-m", POOL_MODULE, *map(str, folders)]
         with open(root / POOL_LOG, "a") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                        stdin=subprocess.DEVNULL)
@@ -242,14 +239,10 @@ class GpawBackend(DftBackend):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The pool process: run the workers of the given candidate folders, ``--parallel N`` at a time."""
-    args = sys.argv[1:] if argv is None else argv
-    parallel = 1
-    if args[:1] == ["--parallel"]:
-        parallel, args = int(args[1]), args[2:]
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
-        for result in pool.map(run_folder, [Path(folder) for folder in args]):
-            print(f"{result.candidate}: {result.status} {result.message}", flush=True)
+    """The pool process: run the workers of the given candidate folders, one after another."""
+    for folder in sys.argv[1:] if argv is None else argv:
+        result = run_folder(Path(folder))
+        print(f"{result.candidate}: {result.status} {result.message}", flush=True)
     return 0
 
 

@@ -124,9 +124,6 @@ class GpawSettings(BaseModel):
     timeout_seconds: float | None = Field(
         default=None, gt=0, description="Wall-time limit per candidate; exceeding it fails the candidate."
     )
-    parallel_candidates: int = Field(
-        default=1, ge=1, description="Candidates the local pool computes at once (each a serial GPAW process)."
-    )
 
     @model_validator(mode="after")
     def _cutoff_above_pulay_step(self) -> GpawSettings:
@@ -136,4 +133,4 @@ class GpawSettings(BaseModel):
 
     def identity(self) -> dict:
         """Settings that change the numbers; how a candidate runs (threads, time limit) is left out."""
-        return self.model_dump(exclude={"blas_threads", "timeout_seconds", "parallel_candidates"})
+        return self.model_dump(exclude={"blas_threads", "timeout_seconds"})
