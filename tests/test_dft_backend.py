@@ -13,7 +13,7 @@ from pymatgen.core import Lattice, Structure
 
 from smoacs_core.stages import StructureStage
 from smoacs_core.targets import PropertyTarget
-from vasp_inputs.backend import backend_for, candidate_folder, harvest_until_done
+from vasp_inputs.backend import candidate_folder, harvest_until_done
 from vasp_inputs.config import DftConfig
 from vasp_inputs.gpaw import GpawSettings
 from vasp_inputs.gpaw.pool import GpawBackend
@@ -35,9 +35,9 @@ def test_one_code_vocabulary_and_one_folder_rule(tmp_path):
     assert DftCode("GPAW") is DftCode("gpaw") is DftCode.GPAW and DftCode.VASP.label == "VASP"
     assert DftConfig.model_validate({"code": "GPAW"}).code is DftCode.GPAW
     assert DftConfig().model_dump(mode="json")["code"] == "vasp"  # as configurations (and run ids) had it
-    assert isinstance(backend_for(DftConfig(code="gpaw")), GpawBackend)
-    assert isinstance(backend_for(DftConfig(), "GPAW"), GpawBackend)
-    assert isinstance(backend_for(DftConfig()), VaspBackend) and not backend_for(DftConfig()).finishes_here
+    assert isinstance(DftConfig(code="gpaw").backend(), GpawBackend)
+    assert isinstance(DftConfig().backend("GPAW"), GpawBackend)
+    assert isinstance(DftConfig().backend(), VaspBackend) and not DftConfig().backend().finishes_here
     assert candidate_folder(tmp_path, "run-b0000-c00001") == tmp_path / "run-b0000-c00001"
     assert candidate_folder(tmp_path, "Si b/1") == tmp_path / "Si_b_1"
     with pytest.raises(ValueError, match="no usable folder name"):

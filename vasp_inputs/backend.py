@@ -5,7 +5,7 @@ candidate; ``harvest`` reads the current outcome of submissions, any number of t
 queue. VASP (atomate2: write-only folders with job scripts, jobflow on this machine, FireWorks) and GPAW (a
 pool of worker processes on this machine) both implement it, so the pipeline, the store and the report never
 ask which code ran: the code travels with every result as a ``DftCode``. ``run_to_completion`` submits and
-waits, for scripts and benchmarks on one machine.
+waits, for scripts and benchmarks on one machine. ``DftConfig.backend()`` gives the configured code's backend.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from vasp_inputs.results import OPEN_STATUSES, DftCode, DftResult, DftSubmission
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 __all__ = [
-    "DftBackend", "DftCode", "backend_for", "candidate_folder", "harvest_until_done", "run_to_completion",
+    "DftBackend", "DftCode", "candidate_folder", "harvest_until_done", "run_to_completion",
 ]
 
 
@@ -61,18 +61,6 @@ class DftBackend(ABC):
     @abstractmethod
     def harvest(self, submissions: Sequence[DftSubmission]) -> list[DftResult]:
         """The current outcome of each submission, in order; open ones keep an open status."""
-
-
-def backend_for(config, code: DftCode | str | None = None) -> DftBackend:
-    """The backend of ``code`` (default: the configuration's) with the DFT configuration's settings for it."""
-    code = DftCode(code or config.code)
-    if code is DftCode.VASP:
-        from vasp_inputs.vasp.backends import VaspBackend
-
-        return VaspBackend(config.vasp)
-    from vasp_inputs.gpaw.pool import GpawBackend
-
-    return GpawBackend(config.gpaw)
 
 
 def run_to_completion(

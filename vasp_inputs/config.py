@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vasp_inputs.backend import DftBackend
 from vasp_inputs.gpaw.settings import GpawSettings
 from vasp_inputs.results import DftCode
 from vasp_inputs.vasp.settings import VaspSettings
@@ -30,3 +31,13 @@ class DftConfig(BaseModel):
     )
     vasp: VaspSettings = Field(default_factory=VaspSettings, description="code 'vasp'.")
     gpaw: GpawSettings = Field(default_factory=GpawSettings, description="code 'gpaw'.")
+
+    def backend(self, code: DftCode | str | None = None) -> DftBackend:
+        """The backend of ``code`` (default: the configured one) with this configuration's settings for it."""
+        if DftCode(code or self.code) is DftCode.VASP:
+            from vasp_inputs.vasp.backends import VaspBackend  # atomate2 and jobflow load only when used
+
+            return VaspBackend(self.vasp)
+        from vasp_inputs.gpaw.pool import GpawBackend
+
+        return GpawBackend(self.gpaw)

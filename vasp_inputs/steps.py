@@ -20,7 +20,7 @@ from smoacs_core.dft_selection import select_for_dft
 from smoacs_core.stages import StructureStage
 from smoacs_core.store import PropertyValue
 from smoacs_core.targets import PropertyTarget, range_target
-from vasp_inputs.backend import DftBackend, backend_for
+from vasp_inputs.backend import DftBackend
 from vasp_inputs.config import DftConfig
 from vasp_inputs.results import OPEN_STATUSES, DftCode, DftResult, DftSubmission
 
@@ -48,7 +48,7 @@ class DftSubmitInput(BaseModel):
 
 def submit(request: DftSubmitInput, backend: DftBackend | None = None) -> list[DftSubmission]:
     """Hand the best-ranked candidates (up to ``dft.candidates`` in all, counting earlier ones) to the backend."""
-    backend = backend or backend_for(request.dft)
+    backend = backend or request.dft.backend()
     redo = set()
     if backend.finishes_here:  # calculations here that will never come back are handed over again
         still_open = [s for s in request.handed if s.status in OPEN_STATUSES]
@@ -71,14 +71,14 @@ def harvest(dft: DftConfig, submissions: Sequence[DftSubmission]) -> list[DftRes
     outcomes: dict[int, DftResult] = {}
     for code in dict.fromkeys(s.code for s in submissions):
         numbered = [(n, s) for n, s in enumerate(submissions) if s.code is code]
-        harvested = backend_for(dft, code).harvest([s for _, s in numbered])
+        harvested = dft.backend(code).harvest([s for _, s in numbered])
         outcomes.update({n: result for (n, _), result in zip(numbered, harvested, strict=True)})
     return [outcomes[n] for n in range(len(submissions))]
 
 
 def finishes_here(dft: DftConfig, submissions: Sequence[DftSubmission]) -> bool:
     """Whether any of the submissions runs on this machine without a scheduler (worth waiting for)."""
-    return any(backend_for(dft, code).finishes_here for code in {s.code for s in submissions})
+    return any(dft.backend(code).finishes_here for code in {s.code for s in submissions})
 
 
 def stored_submissions(rows: pd.DataFrame, statuses: Sequence[str] | None = None) -> list[DftSubmission]:
