@@ -12,7 +12,7 @@ embedding exactly as for the property models (``MatglPropertyPredictor``), and r
 
 both obtained with ``torch.autograd.grad(..., create_graph=True)``, so that a loss on |F| and |sigma| can be
 back-propagated into lattices, coordinates and type logits. On one-hot types the numbers equal matgl's
-``PESCalculator`` (tests/test_stability_term.py).
+``PESCalculator`` (tests/core/test_stability_term.py).
 
 The loss per crystal (:meth:`StabilityModel.loss`) is ``forces * mean_i |F_i| + stress * |sigma|_F (GPa) +
 energy * e``, with ``e`` the energy per atom above the potential's own per-element reference energies (see

@@ -14,7 +14,7 @@ import yaml
 from prefect_server import prefect_server, prefect_worker
 
 SMOACS = str(Path(sys.executable).parent / "smoacs")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic", "--virtual-time-budget=20000",
@@ -30,13 +30,13 @@ def _chromium() -> str:
 
 
 def test_prefect_yaml_declares_the_pipeline_deployments():
-    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "deployments" / "prefect.yaml").read_text())
+    spec = yaml.safe_load((Path(__file__).resolve().parents[2] / "deployments" / "prefect.yaml").read_text())
     deployments = {d["name"]: d for d in spec["deployments"]}
     assert deployments["nightly-discovery"]["schedules"][0]["cron"] == "0 2 * * *"
     assert deployments["dft-harvest"]["schedules"][0]["interval"] <= 3600
     for deployment in deployments.values():
         module, _, function = deployment["entrypoint"].partition(":")
-        source = (Path(__file__).resolve().parents[1] / module).read_text()
+        source = (Path(__file__).resolve().parents[2] / module).read_text()
         assert f"def {function}(" in source
 
 
