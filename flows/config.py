@@ -27,6 +27,8 @@ from vasp_inputs.config import DftConfig
 
 STAGE_ORDER: tuple[Stage, ...] = tuple(Stage)
 DEFAULT_CONFIG = Path(__file__).with_name("default_discovery.yaml")
+_MACHINE_FIELDS = ("results_dir", "store_url", "task_runner", "max_parallel_batches", "dask_address", "stored_run_id")
+"""Fields that say where and how a run executes, not what it computes: not part of its id."""
 
 
 class DiscoveryConfig(BaseModel):
@@ -76,6 +78,12 @@ class DiscoveryConfig(BaseModel):
     novelty_reference: Path | None = Field(
         default=None, description="CSV (or directory) of known formulas for the novelty rate."
     )
+    stored_run_id: str | None = Field(
+        default=None,
+        description="Id of the stored run this configuration continues. Normally empty: the id derives from the "
+        "configuration; it is set when a run stored by an earlier version of the pipeline (whose configuration "
+        "lacked fields added since) has the same science (flows.runs.continue_stored_run).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> DiscoveryConfig:
@@ -111,12 +119,16 @@ class DiscoveryConfig(BaseModel):
         """Load and validate a YAML file; errors name the file and the field."""
         return cls.model_validate(read_yaml_mapping(path, "DiscoveryConfig"))
 
+    def science(self) -> dict:
+        """What decides the results: everything but where and how the run executes."""
+        return self.model_dump(mode="json", exclude=set(_MACHINE_FIELDS))
+
     @property
     def run_id(self) -> str:
         """Stable id from the scientific content, so that re-running the same configuration resumes it."""
-        content = self.model_dump(mode="json", exclude={"results_dir", "store_url", "task_runner",
-                                                         "max_parallel_batches", "dask_address"})
-        digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:10]
+        if self.stored_run_id:
+            return self.stored_run_id
+        digest = hashlib.sha256(json.dumps(self.science(), sort_keys=True).encode()).hexdigest()[:10]
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.name).strip("-") or "run"
         return f"{slug}-{digest}"
 

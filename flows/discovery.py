@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from flows.config import DEFAULT_CONFIG, DiscoveryConfig
 from flows.harvest import place_dft_energies_on_hull
+from flows.runs import continue_stored_run
 from smoacs_core import __version__
 from smoacs_core.stages import Stage, judged_stage
 from smoacs_core.steps.sample import InitialStructureSet
@@ -124,8 +125,10 @@ def discovery(config: DiscoveryConfig | None = None) -> dict:
     if Stage.CROSS_CHECK in config.stages:
         config.cross_check.check_user_factories()
     logger = get_run_logger()
-    run_id, store_url = config.run_id, store_url_of(config)
+    store_url = store_url_of(config)
     store = open_store(store_url)
+    config = continue_stored_run(config, store)
+    run_id = config.run_id
     provenance = {"smoacs": __version__, "prefect": version("prefect"), "python": platform.python_version()}
     store.start_run(run_id, config.name, config.model_dump(mode="json"), provenance, flow_run.id)
     logger.info("run %s (store %s, files %s)", run_id, store.display_url, config.run_dir)

@@ -23,8 +23,9 @@ def load_config(path: Path | None, results_dir: Path | None = None, store_url: s
     return DiscoveryConfig.model_validate({**config.model_dump(), **updates}) if updates else config
 
 
-def check_ready(config: DiscoveryConfig) -> None:
-    """Fail before any work if models, input files or the store are missing; messages name the field."""
+def check_ready(config: DiscoveryConfig) -> DiscoveryConfig:
+    """Fail before any work if models, input files or the store are missing; messages name the field. Returns
+    the configuration under the id of the stored run it continues (``flows.runs``)."""
     settings = SmoacsSettings()
     for target in config.optimization.targets:
         if target.predictor not in PREDICTORS:
@@ -42,9 +43,10 @@ def check_ready(config: DiscoveryConfig) -> None:
     _check_data(config, settings)
     _check_dft(config)
     from flows.discovery import store_url_of
+    from flows.runs import continue_stored_run
     from tasks.common import open_store
 
-    open_store(store_url_of(config))
+    return continue_stored_run(config, open_store(store_url_of(config)))
 
 
 def _check_data(config: DiscoveryConfig, settings: SmoacsSettings) -> None:

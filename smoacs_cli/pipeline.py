@@ -56,8 +56,7 @@ def run(
     from smoacs_core.store import StoreError
 
     with exit_on_bad_input(StoreError):
-        config = load_config(config_file, results_dir, store)
-        check_ready(config)
+        config = check_ready(load_config(config_file, results_dir, store))
     try:
         summary = run_discovery(config)
     except Exception as error:  # the flow's own failure, already logged by Prefect with its traceback

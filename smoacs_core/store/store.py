@@ -298,6 +298,16 @@ class ResultsStore:
             columns=["run_id", "name", "status", "created_at", "candidates", "successes"],
         )
 
+    def has_run(self, run_id: str) -> bool:
+        with Session(self.engine) as session:
+            return session.get(Run, run_id) is not None
+
+    def run_configurations(self, name: str) -> list[tuple[str, dict]]:
+        """(id, configuration as stored) of every run with this name, oldest first."""
+        with Session(self.engine) as session:
+            rows = session.execute(select(Run.id, Run.config).where(Run.name == name).order_by(Run.created_at))
+            return [(run_id, config) for run_id, config in rows]
+
     def run(self, run_id: str) -> Run:
         with Session(self.engine) as session:
             run = session.get(Run, run_id)

@@ -56,7 +56,21 @@ def test_unreachable_store_fails_before_work(tmp_path):
         check_ready(config)
 
 
-def test_run_ids_of_existing_configurations_do_not_change():
-    """A run resumes only under its old id: a new configuration field with a default changes every id (the
-    shipped demo's id was this before the stage/step restructuring and must stay so until a store migration)."""
-    assert DiscoveryConfig.from_yaml(DEFAULT_CONFIG).run_id == "perovskite-demo-3320096c4c"
+def test_a_run_stored_by_an_earlier_version_is_continued_under_its_id(tmp_path):
+    """An upgrade that adds a configuration field changes every configuration's hash; the stored run with the
+    same science (its configuration lacks the new field) is still the one a re-run continues."""
+    from flows.runs import continue_stored_run
+    from smoacs_core.store import ResultsStore
+
+    store = ResultsStore(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    config = DiscoveryConfig.from_yaml(DEFAULT_CONFIG)
+    assert config.run_id == "perovskite-demo-3320096c4c"  # the shipped demo's id, unchanged by this version
+    older = config.model_dump(mode="json")
+    del older["dft"]["gpaw"]["timeout_seconds"]  # as if the field had not existed yet: its default applies
+    store.start_run("perovskite-demo-0123456789", config.name, older, {})
+    continued = continue_stored_run(config, store)
+    assert continued.run_id == "perovskite-demo-0123456789" and continued.run_dir.name == continued.run_id
+    other = config.model_copy(update={"initial": config.initial.model_copy(update={"seed": 9})})
+    assert continue_stored_run(other, store).run_id == other.run_id != continued.run_id
+    store.start_run(config.run_id, config.name, config.model_dump(mode="json"), {})
+    assert continue_stored_run(config, store).run_id == config.run_id  # its own id, once it exists
