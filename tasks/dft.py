@@ -15,12 +15,14 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
 from prefect import get_run_logger, task
 from pydantic import BaseModel
 
+from smoacs_core.dft_filters import FilterOutcome
 from smoacs_core.stages import Stage, StructureStage
 from smoacs_core.steps.report import describe_statuses
-from smoacs_core.store import ResultsStore
+from smoacs_core.store import PropertyValue, ResultsStore
 from smoacs_core.targets import PropertyTarget
 from tasks.common import NETWORK_RETRIES, RETRY_DELAY_SECONDS, open_store
 from vasp_inputs.config import DftConfig
@@ -110,7 +112,10 @@ def submit_dft(
         handed=stored_submissions(own), dft=dft, targets=targets, judged_stage=judged_stage,
         root=Path(run_dir) / "dft" / dft.code,
     )
-    submissions = submit(request)
+    submitted = submit(request)
+    submissions = submitted.submissions
+    if submitted.filtered is not None:
+        _record_filters(store, run_id, judged_stage, submitted.filtered, Path(run_dir) / "dft")
     if submissions:
         store.save_dft_calculations(run_id, [submission_row(s) for s in submissions])
     else:
@@ -125,6 +130,28 @@ def submit_dft(
     store.set_stage(run_id, Stage.DFT_SUBMIT, "completed", message)
     return DftSubmitReport(run_id=run_id, code=dft.code.label, selected=[s.candidate for s in submissions],
                            statuses=statuses)
+
+
+def _record_filters(
+    store: ResultsStore, run_id: str, stage: StructureStage, filtered: FilterOutcome, directory: Path
+) -> None:
+    """Each judged candidate's filter outcome in the store (criterion ``passes_dft_filters``, the numbers the
+    filters looked at) and every dropped candidate with its reasons in ``dft/filtered.csv``."""
+    store.save_criteria(run_id, stage, {i: {"passes_dft_filters": not reasons} for i, reasons in
+                                        filtered.reasons.items()})
+    properties: dict[str, list[PropertyValue]] = {}
+    for candidate, value in filtered.non_metal_probability.items():
+        properties.setdefault(candidate, []).append(
+            PropertyValue(stage, "non_metal_probability", "cgcnn-metal-probability", value))
+    for candidate, value in filtered.band_gap_spread.items():
+        properties.setdefault(candidate, []).append(PropertyValue(stage, "band_gap_spread", "dft filters", value, "eV"))
+    store.save_properties(run_id, properties)
+    directory.mkdir(parents=True, exist_ok=True)
+    dropped = filtered.dropped()
+    pd.DataFrame({"id": list(dropped), "reasons": ["; ".join(r) for r in dropped.values()]}).to_csv(
+        directory / "filtered.csv", index=False)
+    get_run_logger().info("filters before DFT dropped %d of %d candidates (%s)", len(dropped),
+                          len(filtered.reasons), directory / "filtered.csv")
 
 
 def runs_with_open_calculations(store: ResultsStore, run_id: str | None = None) -> list[str]:

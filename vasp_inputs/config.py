@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from smoacs_core.dft_filters import DftFilters
 from vasp_inputs.backend import DftBackend
 from vasp_inputs.gpaw.settings import GpawSettings
 from vasp_inputs.results import DftCode
@@ -28,6 +29,11 @@ class DftConfig(BaseModel):
     )
     max_sites: int | None = Field(
         default=20, ge=1, description="Candidates with more sites are skipped (DFT cost grows ~ N^3)."
+    )
+    filters: DftFilters = Field(
+        default_factory=DftFilters,
+        description="Filters before DFT (metal gate, oxidation states, band-gap spread); each dropped candidate "
+        "keeps its reason. Off by default.",
     )
     vasp: VaspSettings = Field(default_factory=VaspSettings, description="code 'vasp'.")
     gpaw: GpawSettings = Field(default_factory=GpawSettings, description="code 'gpaw'.")

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from pymatgen.core import Structure
 from pymatgen.io.cif import CifWriter
 
+from smoacs_core.dft_filters import FilterOutcome, apply_filters
 from smoacs_core.dft_selection import select_for_dft
 from smoacs_core.stages import StructureStage
 from smoacs_core.store import PropertyValue
@@ -46,8 +47,16 @@ class DftSubmitInput(BaseModel):
     """where this code's candidate folders go"""
 
 
-def submit(request: DftSubmitInput, backend: DftBackend | None = None) -> list[DftSubmission]:
-    """Hand the best-ranked candidates (up to ``dft.candidates`` in all, counting earlier ones) to the backend."""
+class DftSubmitOutput(BaseModel):
+    """The submissions, and what the filters before DFT dropped, with why."""
+
+    submissions: list[DftSubmission]
+    filtered: FilterOutcome | None = None
+
+
+def submit(request: DftSubmitInput, backend: DftBackend | None = None) -> DftSubmitOutput:
+    """Hand the best-ranked candidates that pass the filters (up to ``dft.candidates`` in all, counting earlier
+    ones) to the backend."""
     backend = backend or request.dft.backend()
     redo = set()
     if backend.finishes_here:  # calculations here that will never come back are handed over again
@@ -57,13 +66,20 @@ def submit(request: DftSubmitInput, backend: DftBackend | None = None) -> list[D
     already = {s.candidate for s in request.handed} - redo
     remaining = request.dft.candidates - len(already)
     if remaining <= 0:
-        return []
+        return DftSubmitOutput(submissions=[])
     table = request.candidates[~request.candidates["id"].isin(already)]
-    sites = {i: len(s) for i, s in request.structures.items()}
-    dft = request.dft
+    structures = {i: s for i, s in request.structures.items() if i in set(table["id"])}
+    dft, filtered = request.dft, None
+    if dft.filters.active:
+        column = f"{request.judged_stage}.band_gap"
+        gaps = table.set_index("id")[column].dropna().to_dict() if column in table.columns else {}
+        filtered = apply_filters(structures, gaps, dft.filters)
+        structures = {i: s for i, s in structures.items() if not filtered.reasons[i]}
+    sites = {i: len(s) for i, s in structures.items()}
     chosen = select_for_dft(table, request.targets, request.judged_stage, remaining, dft.only_successes, sites,
                             dft.max_sites)
-    return backend.submit({i: request.structures[i] for i in chosen["id"]}, request.root)
+    submissions = backend.submit({i: structures[i] for i in chosen["id"]}, request.root)
+    return DftSubmitOutput(submissions=submissions, filtered=filtered)
 
 
 def harvest(dft: DftConfig, submissions: Sequence[DftSubmission]) -> list[DftResult]:

@@ -70,7 +70,7 @@ def test_killed_pool_is_lost_and_its_candidate_handed_over_again(tmp_path):
         handed=[submission], dft=DftConfig(code="gpaw", gpaw=CHEAP), targets=[PropertyTarget.band_gap(0.6, 0.3)],
         judged_stage=StructureStage.OPTIMIZED, root=tmp_path,
     )
-    (again,) = submit(request)
+    (again,) = submit(request).submissions
     assert again.candidate == "Si" and again.reference != submission.reference
     (result,) = harvest_until_done(GpawBackend(CHEAP), [again], poll_seconds=0.5)
     assert result.status == "completed", result.message

@@ -128,3 +128,26 @@ def test_gpaw_in_the_pipeline_on_relaxed_perovskite_candidates(tmp_path):
     assert summary["dft"]["labels"] and all(label.startswith("GPAW-PBE") for label in summary["dft"]["labels"])
     report = (config.run_dir / "report" / "report.md").read_text()
     assert "GPAW-PBE" in report and "VASP-" not in report and "DFT-confirmed" in report
+
+
+def test_filters_before_dft_drop_the_metal_and_record_why(tmp_path, si, no_potcar_library, predictors):
+    """The metal gate in the pipeline: copper never reaches DFT; the store and dft/filtered.csv say why."""
+    import pandas as pd
+    from pymatgen.core import Lattice, Structure
+
+    from tasks.dft import submit_dft
+
+    copper = Structure(Lattice.cubic(3.61), ["Cu"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    config = _run_with_candidates(tmp_path, {"si-0": si, "cu-0": copper}, predictors,
+                                  {"code": "vasp", "vasp": {"backend": "write"},
+                                   "filters": {"min_non_metal_probability": 0.5}})  # Si: 0.71, Cu: 0.00
+    store_url = default_store_url(tmp_path)
+    submitted = submit_dft(config.run_id, str(config.run_dir), store_url, config.dft, config.optimization.targets,
+                           "optimized")
+    assert submitted.selected == ["si-0"]
+    candidates = ResultsStore(store_url).candidates(config.run_id).set_index("id")
+    assert not candidates.loc["cu-0", "optimized.passes_dft_filters"]
+    assert candidates.loc["si-0", "optimized.passes_dft_filters"]
+    assert candidates.loc["cu-0", "optimized.non_metal_probability"] < 0.1
+    filtered = pd.read_csv(config.run_dir / "dft" / "filtered.csv")
+    assert list(filtered["id"]) == ["cu-0"] and filtered["reasons"][0].startswith("metal gate: P(non-metal)")
