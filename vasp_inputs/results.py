@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pymatgen.core import Structure
 
-DftStatus = Literal["written", "submitted", "completed", "failed", "lost"]
+DftStatus = Literal["written", "submitted", "completed", "failed", "timeout", "lost"]
 OPEN_STATUSES: tuple[DftStatus, ...] = ("written", "submitted")
 """Calculations a harvest still has to look at."""
 

@@ -2,7 +2,8 @@
 
 ``GpawBackend.submit`` prepares one folder per candidate and starts one pool process
 (``python -m vasp_inputs.gpaw.pool FOLDER...``, in its own session) that runs the candidates' workers
-(``python -m vasp_inputs.gpaw.worker FOLDER``) one after another, each under the wall-time limit. It returns at once; ``harvest`` reads each folder's ``result.json`` and reports a
+(``python -m vasp_inputs.gpaw.worker FOLDER``), ``GpawSettings.parallel_candidates`` at a time (one per core
+by default), each under the wall-time limit (status 'timeout' when it is exceeded). It returns at once; ``harvest`` reads each folder's ``result.json`` and reports a
 candidate whose pool is gone without a result as 'lost'. Like VASP, nothing waits on the calculation unless
 the caller wants to (``vasp_inputs.backend.harvest_until_done``), and a killed pipeline leaves the pool
 computing: a rerun harvests it.
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -142,6 +144,7 @@ def _run_worker(directory: Path) -> DftResult:
     if returncode is None:
         result = _failed(candidate, functional, directory,
                          f"time limit of {settings.timeout_seconds} s exceeded (see {WORKER_LOG})", seconds)
+        result = result.model_copy(update={"status": "timeout"})
     elif not result_path.exists():
         result = _failed(candidate, functional, directory,
                          f"GPAW worker exited with code {returncode} without a result: "
@@ -204,7 +207,8 @@ class GpawBackend(DftBackend):
         ]
 
     def _start_pool(self, folders: list[Path], root: Path) -> int:
-        command = [sys.executable, "-m", POOL_MODULE, *map(str, folders)]
+        parallel = min(self.settings.parallel_candidates or os.cpu_count() or 1, len(folders))
+        command = [sys.executable, "-m", POOL_MODULE, "--parallel", str(parallel), *map(str, folders)]
         with open(root / POOL_LOG, "a") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                        stdin=subprocess.DEVNULL)
@@ -238,11 +242,21 @@ class GpawBackend(DftBackend):
         return results
 
 
+def _run_and_say(directory: Path) -> DftResult:
+    print(f"start {directory.name}", flush=True)
+    result = run_folder(directory)
+    print(f"{result.candidate}: {result.status} {result.message}", flush=True)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
-    """The pool process: run the workers of the given candidate folders, one after another."""
-    for folder in sys.argv[1:] if argv is None else argv:
-        result = run_folder(Path(folder))
-        print(f"{result.candidate}: {result.status} {result.message}", flush=True)
+    """The pool process: run the workers of the given candidate folders, ``--parallel N`` at a time."""
+    args = sys.argv[1:] if argv is None else argv
+    parallel = 1
+    if args[:1] == ["--parallel"]:
+        parallel, args = int(args[1]), args[2:]
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        list(pool.map(_run_and_say, [Path(folder) for folder in args]))
     return 0
 
 

@@ -122,7 +122,15 @@ class GpawSettings(BaseModel):
                     "BLAS thread ran Si 8x faster than with OpenBLAS's default threading on 2 cores.",
     )
     timeout_seconds: float | None = Field(
-        default=None, gt=0, description="Wall-time limit per candidate; exceeding it fails the candidate."
+        default=1800.0, gt=0,
+        description="Wall-time limit per candidate (None: none); a candidate that exceeds it is stopped and "
+        "recorded with status 'timeout'. Most 5-atom perovskites take 100-300 s here; a spin-polarised CsFeF3 "
+        "whose SCF crawled took 1885 s, which a loop of DFT rounds cannot afford.",
+    )
+    parallel_candidates: int | None = Field(
+        default=None, ge=1,
+        description="Candidates the local pool computes at once, each a serial GPAW process with blas_threads "
+        "threads; None: one per CPU core.",
     )
 
     @model_validator(mode="after")
@@ -133,4 +141,4 @@ class GpawSettings(BaseModel):
 
     def identity(self) -> dict:
         """Settings that change the numbers; how a candidate runs (threads, time limit) is left out."""
-        return self.model_dump(exclude={"blas_threads", "timeout_seconds"})
+        return self.model_dump(exclude={"blas_threads", "timeout_seconds", "parallel_candidates"})
