@@ -54,6 +54,7 @@ def test_gpaw_submit_returns_at_once_and_harvest_collects(tmp_path):
     (result,) = harvest_until_done(backend, [submission], poll_seconds=0.5)
     assert result.status == "completed", result.message
     assert result.code is DftCode.GPAW and 0.3 < result.band_gap < 1.3
+    assert result.seconds > 0  # published only once complete: a harvest never sees a result without its time
     assert backend.harvest([submission]) == [result]  # harvesting again changes nothing
 
 

@@ -26,6 +26,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,10 @@ from vasp_inputs.gpaw.settings import GpawSettings
 from vasp_inputs.results import DftCode, DftResult, DftSubmission
 
 INPUT_FILE, RESULT_FILE, WORKER_LOG, POOL_LOG = "input.json", "result.json", "worker.log", "gpaw-pool.log"
+WORKER_RESULT_FILE = "worker-result.json"
+"""What the worker computed; the pool adds the wall time and only then publishes ``result.json``, so a harvest
+never reads a result that is still being completed."""
+_PRINT = threading.Lock()
 POOL_MODULE = "vasp_inputs.gpaw.pool"
 
 
@@ -110,7 +115,8 @@ def prepare_folder(candidate: str, structure: Structure, directory: Path, settin
             return None
     directory.mkdir(parents=True, exist_ok=True)
     input_path.write_text(json.dumps({"request": request, "run": settings.model_dump()}, indent=1) + "\n")
-    (directory / RESULT_FILE).unlink(missing_ok=True)
+    for stale in (RESULT_FILE, WORKER_RESULT_FILE):
+        (directory / stale).unlink(missing_ok=True)
     return None
 
 
@@ -140,7 +146,7 @@ def _run_worker(directory: Path) -> DftResult:
         except subprocess.TimeoutExpired:
             returncode = None
     seconds = time.perf_counter() - start
-    result_path = directory / RESULT_FILE
+    result_path = directory / WORKER_RESULT_FILE
     if returncode is None:
         result = _failed(candidate, functional, directory,
                          f"time limit of {settings.timeout_seconds} s exceeded (see {WORKER_LOG})", seconds)
@@ -242,10 +248,15 @@ class GpawBackend(DftBackend):
         return results
 
 
+def _say(line: str) -> None:
+    with _PRINT:  # one line at a time: candidates run side by side in threads
+        print(line, flush=True)
+
+
 def _run_and_say(directory: Path) -> DftResult:
-    print(f"start {directory.name}", flush=True)
+    _say(f"start {directory.name}")
     result = run_folder(directory)
-    print(f"{result.candidate}: {result.status} {result.message}", flush=True)
+    _say(f"{result.candidate}: {result.status} {result.message}")
     return result
 
 

@@ -1,9 +1,9 @@
 """Worker process for one candidate: ``python -m vasp_inputs.gpaw.worker FOLDER``.
 
 Reads ``FOLDER/input.json`` (written by ``pool.prepare_folder``), runs the candidate's flow with
-``jobflow.run_locally`` inside ``FOLDER`` (GPAW's logs land there) and writes ``FOLDER/result.json``. Start it
-with ``OPENBLAS_NUM_THREADS`` set (``run.worker_environment`` does): it has to be in the environment before
-numpy loads OpenBLAS.
+``jobflow.run_locally`` inside ``FOLDER`` (GPAW's logs land there) and writes ``FOLDER/worker-result.json``;
+the pool publishes it as ``result.json``. Start it with ``OPENBLAS_NUM_THREADS`` set
+(``pool.worker_environment`` does): it has to be in the environment before numpy loads OpenBLAS.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pymatgen.core import Structure
 from vasp_inputs.gpaw.calculator import physics_for
 from vasp_inputs.gpaw.flows import GpawRelaxBandGapMaker
 from vasp_inputs.gpaw.jobs import FALLBACK_NOTE, GpawBandGapDoc, GpawBandGapMaker, GpawFailure, GpawRelaxMaker
-from vasp_inputs.gpaw.pool import INPUT_FILE, RESULT_FILE, WORKER_LOG, result_to_json
+from vasp_inputs.gpaw.pool import INPUT_FILE, WORKER_LOG, WORKER_RESULT_FILE, result_to_json
 from vasp_inputs.gpaw.settings import GpawSettings
 from vasp_inputs.results import DftCode, DftResult
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     request = data["request"]
     settings = GpawSettings(**data["run"])
     result = run_flow(request["candidate"], Structure.from_dict(request["structure"]), settings, directory)
-    (directory / RESULT_FILE).write_text(json.dumps(result_to_json(result), indent=1) + "\n")
+    (directory / WORKER_RESULT_FILE).write_text(json.dumps(result_to_json(result), indent=1) + "\n")
     return 0
 
 
