@@ -134,7 +134,7 @@ class StabilityModel(nn.Module):
         d_displacement = torch.zeros_like(displacement) if d_displacement is None else d_displacement
         d_strain = torch.zeros_like(strain) if d_strain is None else d_strain
         volume = torch.abs(torch.linalg.det(lattices))
-        types = self.predictor._types_in_model_order(crystals)
+        types = self.predictor.types_in_model_order(crystals)
         reference = self.energy_model.reference_energy(types, site, crystals.num_crystals)
         if not create_graph:
             energy, reference = energy.detach(), reference.detach()

@@ -41,6 +41,18 @@ class PropertyPredictor(nn.Module, ABC):
     def forward(self, crystals: CrystalBatch, graph: NeighborGraph) -> torch.Tensor:
         """(B,) predictions; must be differentiable in lattices, coordinates and type probabilities."""
 
+    def types_in_model_order(self, crystals: CrystalBatch) -> torch.Tensor:
+        """(N, K_model) type probabilities re-indexed from the batch vocabulary to ``supported_elements``."""
+        if crystals.vocabulary == self.supported_elements:
+            return crystals.type_probs
+        position = {symbol: k for k, symbol in enumerate(self.supported_elements)}
+        unknown = [s for s in crystals.vocabulary if s not in position]
+        if unknown:
+            raise ValueError(f"{self.identity} does not know elements {unknown}")
+        columns = torch.as_tensor([position[s] for s in crystals.vocabulary], device=crystals.type_probs.device)
+        probs = crystals.type_probs.new_zeros((crystals.type_probs.shape[0], len(self.supported_elements)))
+        return probs.index_add(1, columns, crystals.type_probs)
+
     def graph_for(self, crystals: CrystalBatch) -> NeighborGraph:
         """A fresh neighbour graph of the current geometry at this model's cutoff."""
         return build_neighbor_graph(crystals.lattices, crystals.frac_coords, crystals.site_crystal, self.cutoff)

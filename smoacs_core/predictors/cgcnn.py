@@ -64,15 +64,6 @@ class CgcnnPredictor(PropertyPredictor):
         for parameter in self.parameters():
             parameter.requires_grad_(False)
 
-    def _types_in_model_order(self, crystals: CrystalBatch) -> torch.Tensor:
-        position = {symbol: k for k, symbol in enumerate(self.supported_elements)}
-        unknown = [s for s in crystals.vocabulary if s not in position]
-        if unknown:
-            raise ValueError(f"{self.identity} does not know elements {unknown}")
-        columns = torch.as_tensor([position[s] for s in crystals.vocabulary], device=crystals.type_probs.device)
-        probs = crystals.type_probs.new_zeros((crystals.type_probs.shape[0], len(self.supported_elements)))
-        return probs.index_add(1, columns, crystals.type_probs)
-
     def _nearest_neighbours(self, crystals: CrystalBatch, graph: NeighborGraph) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, 12) neighbour indices and distances: each site's 12 nearest, padded as CGCNN pads."""
         lattices = crystals.lattices
@@ -96,7 +87,7 @@ class CgcnnPredictor(PropertyPredictor):
         return index, padded.index_put((src[keep], rank[keep]), distance[keep])
 
     def forward(self, crystals: CrystalBatch, graph: NeighborGraph) -> torch.Tensor:
-        atom_features = self._types_in_model_order(crystals) @ self.element_features.to(crystals.type_probs.dtype)
+        atom_features = self.types_in_model_order(crystals) @ self.element_features.to(crystals.type_probs.dtype)
         index, distances = self._nearest_neighbours(crystals, graph)
         bond_features = torch.exp(-((distances.unsqueeze(-1) - self.centres.to(distances.dtype)) ** 2)
                                   / GAUSSIAN_STEP**2)

@@ -70,25 +70,13 @@ class MatglPropertyPredictor(PropertyPredictor):
             return None
         return torch.zeros((num_crystals, self._state_dim), dtype=like.dtype, device=like.device)
 
-    def _types_in_model_order(self, crystals: CrystalBatch) -> torch.Tensor:
-        """(N, K_model) probabilities re-indexed from the batch vocabulary to the model's element list."""
-        if crystals.vocabulary == self.supported_elements:
-            return crystals.type_probs
-        position = {symbol: k for k, symbol in enumerate(self.supported_elements)}
-        unknown = [s for s in crystals.vocabulary if s not in position]
-        if unknown:
-            raise ValueError(f"{self.identity} does not know elements {unknown}")
-        columns = torch.as_tensor([position[s] for s in crystals.vocabulary], device=crystals.type_probs.device)
-        probs = crystals.type_probs.new_zeros((crystals.type_probs.shape[0], len(self.supported_elements)))
-        return probs.index_add(1, columns, crystals.type_probs)
-
     def forward(self, crystals: CrystalBatch, graph: NeighborGraph) -> torch.Tensor:
         lattices = crystals.lattices
         positions = torch.einsum("ni,nij->nj", crystals.frac_coords, lattices[crystals.site_crystal])
         # matgl computes bonds as pos[dst] + offshift - pos[src]; offshift = images @ L keeps them differentiable.
         offshift = torch.einsum("ei,eij->ej", graph.images, lattices[crystals.site_crystal[graph.src]])
         g = SimpleNamespace(
-            node_type=self._types_in_model_order(crystals),
+            node_type=self.types_in_model_order(crystals),
             pos=positions,
             edge_index=torch.stack([graph.src, graph.dst]),
             pbc_offshift=offshift,
