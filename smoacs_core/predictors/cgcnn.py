@@ -64,7 +64,9 @@ class CgcnnPredictor(PropertyPredictor):
         for parameter in self.parameters():
             parameter.requires_grad_(False)
 
-    def _nearest_neighbours(self, crystals: CrystalBatch, graph: NeighborGraph) -> tuple[torch.Tensor, torch.Tensor]:
+    def _nearest_neighbours(
+        self, crystals: CrystalBatch, graph: NeighborGraph, sites_per_crystal: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, 12) neighbour indices and distances: each site's 12 nearest, padded as CGCNN pads."""
         lattices = crystals.lattices
         cell = lattices[crystals.site_crystal[graph.src]]
@@ -79,21 +81,20 @@ class CgcnnPredictor(PropertyPredictor):
         rank = torch.arange(len(src), device=src.device) - first[src]
         keep = rank < MAX_NEIGHBORS
         sites = len(crystals.site_crystal)
-        first_site = torch.cumsum(torch.bincount(crystals.site_crystal, minlength=crystals.num_crystals), 0)
-        first_site = torch.cat([first_site.new_zeros(1), first_site[:-1]])[crystals.site_crystal]
+        first_site = (torch.cumsum(sites_per_crystal, 0) - sites_per_crystal)[crystals.site_crystal]
         index = first_site.unsqueeze(1).repeat(1, MAX_NEIGHBORS)
         index = index.index_put((src[keep], rank[keep]), dst[keep])
         padded = distance.new_full((sites, MAX_NEIGHBORS), RADIUS + 1.0)
         return index, padded.index_put((src[keep], rank[keep]), distance[keep])
 
     def forward(self, crystals: CrystalBatch, graph: NeighborGraph) -> torch.Tensor:
-        atom_features = self.types_in_model_order(crystals) @ self.element_features.to(crystals.type_probs.dtype)
-        index, distances = self._nearest_neighbours(crystals, graph)
-        bond_features = torch.exp(-((distances.unsqueeze(-1) - self.centres.to(distances.dtype)) ** 2)
-                                  / GAUSSIAN_STEP**2)
-        atoms_of = [torch.nonzero(crystals.site_crystal == c).reshape(-1) for c in range(crystals.num_crystals)]
-        network = self.network.to(atom_features.dtype)
-        output, _ = network(atom_features, bond_features, index, atoms_of)
+        atom_features = self.types_in_model_order(crystals) @ self.element_features
+        sites_per_crystal = torch.bincount(crystals.site_crystal, minlength=crystals.num_crystals)
+        index, distances = self._nearest_neighbours(crystals, graph, sites_per_crystal)
+        bond_features = torch.exp(-((distances.unsqueeze(-1) - self.centres) ** 2) / GAUSSIAN_STEP**2)
+        # sites of a crystal are contiguous: one index range per crystal for CGCNN's mean pooling
+        atoms_of = torch.arange(len(crystals.site_crystal), device=index.device).split(sites_per_crystal.tolist())
+        output, _ = self.network(atom_features, bond_features, index, list(atoms_of))
         if self.classification:
             return output[:, 1].exp()
         return output.reshape(-1) * self.std + self.mean
