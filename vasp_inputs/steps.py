@@ -68,7 +68,7 @@ def submit(request: DftSubmitInput, backend: DftBackend | None = None) -> DftSub
     if remaining <= 0:
         return DftSubmitOutput(submissions=[])
     table = request.candidates[~request.candidates["id"].isin(already)]
-    structures = {i: s for i, s in request.structures.items() if i in set(table["id"])}
+    structures = {i: request.structures[i] for i in table["id"] if i in request.structures}
     dft, filtered = request.dft, None
     if dft.filters.active:
         column = f"{request.judged_stage}.band_gap"

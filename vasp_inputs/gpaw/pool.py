@@ -3,8 +3,9 @@
 ``GpawBackend.submit`` prepares one folder per candidate and starts one pool process
 (``python -m vasp_inputs.gpaw.pool FOLDER...``, in its own session) that runs the candidates' workers
 (``python -m vasp_inputs.gpaw.worker FOLDER``), ``GpawSettings.parallel_candidates`` at a time (one per core
-by default), each under the wall-time limit (status 'timeout' when it is exceeded). It returns at once; ``harvest`` reads each folder's ``result.json`` and reports a
-candidate whose pool is gone without a result as 'lost'. Like VASP, nothing waits on the calculation unless
+by default), each under the wall-time limit (status 'timeout' when it is exceeded). It returns at once;
+``harvest`` reads each folder's ``result.json`` and reports a candidate whose pool is gone without a result
+as 'lost'. Like VASP, nothing waits on the calculation unless
 the caller wants to (``vasp_inputs.backend.harvest_until_done``), and a killed pipeline leaves the pool
 computing: a rerun harvests it.
 
@@ -45,8 +46,8 @@ INPUT_FILE, RESULT_FILE, WORKER_LOG, POOL_LOG = "input.json", "result.json", "wo
 WORKER_RESULT_FILE = "worker-result.json"
 """What the worker computed; the pool adds the wall time and only then publishes ``result.json``, so a harvest
 never reads a result that is still being completed."""
-_PRINT = threading.Lock()
 POOL_MODULE = "vasp_inputs.gpaw.pool"
+_PRINT = threading.Lock()
 
 
 def result_to_json(result: DftResult) -> dict[str, Any]:
