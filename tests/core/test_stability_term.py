@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from finite_differences import central_difference
 from pydantic import ValidationError
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
@@ -93,16 +94,6 @@ def test_stability_gradients_are_finite_per_crystal_and_match_finite_differences
                       crystals.pattern_logits):
         assert torch.isfinite(parameter.grad).all()
 
-    def central_difference(parameter, index, step):
-        with torch.no_grad():
-            old = parameter[index].item()
-            parameter[index] = old + step
-            plus = loss().sum().item()
-            parameter[index] = old - step
-            minus = loss().sum().item()
-            parameter[index] = old
-        return (plus - minus) / (2 * step)
-
     largest = int(crystals.type_logits.grad[5:].abs().argmax())
     type_index = np.unravel_index(largest, (10, len(vocabulary.symbols)))
     checks = [
@@ -114,7 +105,7 @@ def test_stability_gradients_are_finite_per_crystal_and_match_finite_differences
     for parameter, index, step in checks:
         analytic = parameter.grad[index].item()
         assert abs(analytic) > 1e-3
-        assert analytic == pytest.approx(central_difference(parameter, index, step), rel=1e-4)
+        assert analytic == pytest.approx(central_difference(loss, parameter, index, step), rel=1e-4)
 
 
 def test_all_zero_weights_are_rejected():
