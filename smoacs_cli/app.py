@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from smoacs_cli.hull import hull
+from smoacs_cli.labels import labels_app
 from smoacs_cli.optimize import optimize, prerelax
 from smoacs_cli.pipeline import deploy, harvest, run, trigger
 from smoacs_cli.results import results_app
@@ -17,6 +18,7 @@ app = typer.Typer(help="SMOACS crystal discovery.", no_args_is_help=True, add_co
 for command in (optimize, sample, hull, prerelax, run, deploy, trigger, harvest):
     app.command()(command)
 app.add_typer(results_app, name="results")
+app.add_typer(labels_app, name="labels")
 
 
 @app.callback()

@@ -57,17 +57,19 @@ class DftHarvestReport(BaseModel):
 
 def record_results(
     store: ResultsStore, run_id: str, results: Sequence[DftResult], targets: Sequence[PropertyTarget],
-    judged_stage: StructureStage,
+    judged_stage: StructureStage, dft: DftConfig,
 ) -> None:
-    """Store DFT outcomes; the ML gap they are compared with is the one at ``judged_stage``."""
+    """Store DFT outcomes and their labels; the ML gap they are compared with is the one at ``judged_stage``."""
     if not results:
         return
     predicted = store.candidates(run_id).set_index("id").get(f"{judged_stage}.band_gap")
-    records = result_records(results, targets, {} if predicted is None else predicted.dropna().to_dict())
+    records = result_records(results, targets, {} if predicted is None else predicted.dropna().to_dict(), dft,
+                             run_id)
     store.update_dft_calculations(run_id, records.calculations)
     store.save_properties(run_id, records.properties)
     store.save_criteria(run_id, StructureStage.DFT, records.criteria)
     store.save_structures(run_id, StructureStage.DFT, records.structures)
+    store.save_labels(records.labels)
 
 
 def _harvest(
@@ -81,7 +83,7 @@ def _harvest(
     while submissions:
         results = harvest(dft, submissions)
         finished = [r for r in results if r.status not in OPEN_STATUSES]
-        record_results(store, run_id, finished, targets, judged_stage)
+        record_results(store, run_id, finished, targets, judged_stage, dft)
         for result in finished:
             logger.info("%s %s: %s, gap %s eV (%s)", result.label, result.candidate, result.status,
                         "n/a" if result.band_gap is None else f"{result.band_gap:.3f}", result.message or "ok")

@@ -3,7 +3,7 @@
 ``submit`` chooses the best candidates not yet handed to DFT and hands them to the configured backend;
 ``harvest`` reads back what the backends finished; ``result_records`` turns outcomes into what the results
 store keeps (calculation rows, properties labelled with code and functional, the band-gap criterion, relaxed
-structures). The backend interface (``vasp_inputs.backend``) hides which code runs, so nothing here asks.
+structures, and a DFT label for the correction models to learn from). The backend interface (``vasp_inputs.backend``) hides which code runs, so nothing here asks.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pymatgen.io.cif import CifWriter
 
 from smoacs_core.dft_filters import FilterOutcome, apply_filters
 from smoacs_core.dft_selection import select_for_dft
+from smoacs_core.labels import DftLabel
 from smoacs_core.stages import StructureStage
 from smoacs_core.store import PropertyValue
 from smoacs_core.targets import PropertyTarget, range_target
@@ -124,19 +125,22 @@ class DftRecords(BaseModel):
     properties: dict[str, list[PropertyValue]]
     criteria: dict[str, dict[str, bool]]
     structures: dict[str, tuple[Structure, str | None]]
+    labels: list[DftLabel]
 
 
 def result_records(
-    results: Sequence[DftResult], targets: Sequence[PropertyTarget], predicted_gaps: Mapping[str, float]
+    results: Sequence[DftResult], targets: Sequence[PropertyTarget], predicted_gaps: Mapping[str, float],
+    dft: DftConfig, run_id: str,
 ) -> DftRecords:
     """Calculation rows for every outcome; for completed ones the properties (labelled 'GPAW-PBE',
     'VASP-PBE+U'), the drift from the ML gap ``predicted_gaps`` it checks, the band-gap criterion of the run's
-    range target, and the relaxed structure (also written as CIF beside the calculation)."""
+    range target, the relaxed structure (also written as CIF beside the calculation) and a label (source and
+    group: the run; settings: ``dft``'s for that code)."""
     stage = StructureStage.DFT
     records = DftRecords(
         calculations=[{"candidate_id": r.candidate, "code": r.code.label, "status": r.status,
                        "functional": r.functional, "message": r.message} for r in results],
-        properties={}, criteria={}, structures={},
+        properties={}, criteria={}, structures={}, labels=[],
     )
     gap_target = range_target(targets, "band_gap")
     for result in (r for r in results if r.status == "completed"):
@@ -160,4 +164,10 @@ def result_records(
             if path is not None:
                 CifWriter(result.structure).write_file(path)
             records.structures[result.candidate] = (result.structure, None if path is None else str(path))
+            if result.band_gap is not None:
+                settings = getattr(dft, result.code.value).model_dump(mode="json")
+                records.labels.append(DftLabel(
+                    name=result.candidate, structure=result.structure, band_gap=max(result.band_gap, 0.0),
+                    code=result.code.label, functional=result.functional, source=f"run {run_id}", group=run_id,
+                    energy_per_atom=result.energy_per_atom, settings=settings))
     return records

@@ -127,3 +127,26 @@ class DftCalculation(Base):
     functional: Mapped[str] = mapped_column(String(40), default="")
     message: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class DftLabelRecord(Base):
+    """A DFT band gap of a structure that correction models learn from: imported, or harvested from a run.
+
+    Kept apart from the candidates: labels outlive runs, come from elsewhere, and are what every later model
+    version was trained on (``label_id`` is stable, so importing the same file twice changes nothing).
+    """
+
+    __tablename__ = "dft_labels"
+
+    label_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    formula: Mapped[str] = mapped_column(String(200), index=True)
+    structure: Mapped[dict] = mapped_column(JSON)
+    band_gap: Mapped[float] = mapped_column(Float)
+    energy_per_atom: Mapped[float | None] = mapped_column(Float, nullable=True)
+    code: Mapped[str] = mapped_column(String(20), index=True)
+    functional: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(Text)
+    group: Mapped[str] = mapped_column(String(200))
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

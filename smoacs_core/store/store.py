@@ -23,11 +23,13 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session
 
+from smoacs_core.labels.label import DftLabel
 from smoacs_core.store.schema import (
     Base,
     Candidate,
     CriterionRecord,
     DftCalculation,
+    DftLabelRecord,
     FileRecord,
     PropertyRecord,
     Run,
@@ -280,6 +282,32 @@ class ResultsStore:
                 FileRecord,
                 [{"run_id": run_id, "path": p, "kind": k, "sha256": h, "candidate_id": c} for p, k, h, c in files],
             )
+
+    def save_labels(self, labels: Sequence[DftLabel]) -> int:
+        """Add or update DFT labels (keyed by ``label_id``) in one transaction; returns how many were new."""
+        ids = [label.label_id for label in labels]
+        with Session(self.engine) as session, session.begin():
+            known = set(session.scalars(select(DftLabelRecord.label_id).where(DftLabelRecord.label_id.in_(ids))))
+            self._upsert(session, DftLabelRecord, [
+                {"label_id": label.label_id, "name": label.name, "formula": label.structure.composition.reduced_formula,
+                 "structure": label.structure.as_dict(), "band_gap": label.band_gap,
+                 "energy_per_atom": _finite_or_none(label.energy_per_atom), "code": label.code,
+                 "functional": label.functional, "source": label.source, "group": label.group,
+                 "settings": label.settings} for label in labels])
+        return len(set(ids) - known)
+
+    def labels(self, code: str | None = None, functional: str | None = None) -> list[DftLabel]:
+        """The stored DFT labels (of one code and functional, if given), oldest first."""
+        query = select(DftLabelRecord).order_by(DftLabelRecord.created_at, DftLabelRecord.label_id)
+        if code is not None:
+            query = query.where(DftLabelRecord.code == code)
+        if functional is not None:
+            query = query.where(DftLabelRecord.functional == functional)
+        with Session(self.engine) as session:
+            return [DftLabel(name=r.name, structure=Structure.from_dict(r.structure), band_gap=r.band_gap,
+                             energy_per_atom=r.energy_per_atom, code=r.code, functional=r.functional,
+                             source=r.source, group=r.group, settings=r.settings or {})
+                    for r in session.scalars(query)]
 
     def runs(self) -> pd.DataFrame:
         """All runs, newest first, with candidate and success counts."""

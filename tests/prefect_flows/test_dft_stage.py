@@ -126,6 +126,12 @@ def test_gpaw_in_the_pipeline_on_relaxed_perovskite_candidates(tmp_path):
     candidates = store.candidates(config.run_id).set_index("id").loc[list(completed["candidate_id"])]
     assert (candidates["dft.band_gap"] >= 0).all() and candidates["dft.energy_per_atom"].notna().all()
     assert summary["dft"]["labels"] and all(label.startswith("GPAW-PBE") for label in summary["dft"]["labels"])
+    labels = {label.name: label for label in store.labels()}  # every finished gap is a label to learn from
+    assert set(labels) == set(completed["candidate_id"])
+    for candidate, label in labels.items():
+        assert (label.code, label.functional, label.group) == ("GPAW", "PBE", config.run_id)
+        assert label.band_gap == pytest.approx(candidates.loc[candidate, "dft.band_gap"])
+        assert label.settings["ecut"] == 400 and label.settings["max_steps"] == 0
     report = (config.run_dir / "report" / "report.md").read_text()
     assert "GPAW-PBE" in report and "VASP-" not in report and "DFT-confirmed" in report
 
