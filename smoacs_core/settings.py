@@ -31,9 +31,20 @@ class SmoacsSettings(BaseSettings):
         description="Directory holding pretrained matgl checkpoints as <model name>/{model.json,model.pt,state.pt}. "
         "When unset, checkpoints are downloaded from their published location into cache_dir.",
     )
+    megnet_keras_dir: Path | None = Field(
+        default=None,
+        description="Directory holding the legacy Keras MEGNet models laid out as megnet's mvl_models/: "
+        "mp-2018.6.1/<name>.hdf5 and mf_2020/pbe_gllb_hse_exp/<i>/best_model.hdf5, each with its .hdf5.json. "
+        "When unset, each file is downloaded once from its published location into cache_dir/megnet_keras.",
+    )
     cache_dir: Path = Field(
         default=Path("~/.cache/smoacs").expanduser(),
         description="Where downloaded models and data sets are kept between runs.",
+    )
+    trained_model_dir: Path | None = Field(
+        default=None,
+        description="Where models trained here (DFT corrections) are written and read, one folder per version; "
+        "default <cache_dir>/trained-models. Never the repository.",
     )
     data_dir: Path | None = Field(
         default=None, description="Directory holding reference data sets (MP-20 subset, Perov-5, ...)."
