@@ -34,12 +34,14 @@ class MatglPropertyPredictor(PropertyPredictor):
     """An intensive matgl property model (MEGNet or M3GNet, wrapped with its target transform).
 
     Args:
-        model: the loaded matgl ``TransformedTargetModel`` (see :mod:`legacy_matgl`).
+        model: the loaded matgl ``TransformedTargetModel`` (see :mod:`legacy_matgl`), or a converted Keras MEGNet
+            (:class:`~smoacs_core.predictors.megnet_keras.KerasMEGNet`): a module whose ``.model`` is the network.
         property_name: what it predicts, e.g. ``"formation_energy"``.
         unit: unit of the prediction.
         identity: model ID recorded with results.
-        state: integer state (the band-gap model's fidelity: 0 PBE, 1 GLLB-SC, 2 HSE, 3 SCAN), or None for
-            models whose state is the default zero vector.
+        state: integer state (a multi-fidelity band-gap model's fidelity: 0 PBE, 1 GLLB-SC, 2 HSE, 3 SCAN for
+            matgl's, 3 experiment for the Keras mf_2020 models), or None for models whose state is the default
+            zero vector.
     """
 
     def __init__(
