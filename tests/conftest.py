@@ -1,4 +1,5 @@
-"""Shared fixtures: real pretrained models and real data from ../shared (override with SMOACS_MODEL_DIR/SMOACS_DATA_DIR)."""
+"""Shared fixtures: real pretrained models and real data from ../shared (override with SMOACS_MODEL_DIR,
+SMOACS_MEGNET_KERAS_DIR, SMOACS_DATA_DIR)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ pytest_plugins = ["vasp_replay"]  # VASP replayed from real reference calculatio
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 os.environ.setdefault("SMOACS_MODEL_DIR", str(SHARED / "models" / "matgl"))
+os.environ.setdefault("SMOACS_MEGNET_KERAS_DIR", str(SHARED / "models" / "megnet_keras"))
 os.environ.setdefault("SMOACS_DATA_DIR", str(SHARED / "data"))
 os.environ.setdefault("SMOACS_CACHE_DIR", str(REPO / ".pytest_cache" / "smoacs"))
 torch.set_num_threads(min(2, os.cpu_count() or 1))
