@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from smoacs_cli.correction import correction_app
 from smoacs_cli.hull import hull
 from smoacs_cli.labels import labels_app
 from smoacs_cli.optimize import optimize, prerelax
@@ -19,6 +20,7 @@ for command in (optimize, sample, hull, prerelax, run, deploy, trigger, harvest)
     app.command()(command)
 app.add_typer(results_app, name="results")
 app.add_typer(labels_app, name="labels")
+app.add_typer(correction_app, name="correction")
 
 
 @app.callback()

@@ -16,7 +16,8 @@ from smoacs_cli.results import ResultsDirOption, StoreOption
 labels_app = typer.Typer(help="DFT labels the correction models learn from.", no_args_is_help=True)
 
 
-def _store(store: str | None, results_dir: Path):
+def open_labels_store(store: str | None, results_dir: Path):
+    """The store labels go to and come from (created when new: labels can come before any run)."""
     from smoacs_core.store import ResultsStore, StoreError, default_store_url
 
     with exit_on_bad_input(StoreError):
@@ -41,7 +42,7 @@ def labels_import(
                 if value is not None}
     with exit_on_bad_input(LabelImportError):
         labels = read_labels(file, defaults)
-    opened = _store(store, results_dir)
+    opened = open_labels_store(store, results_dir)
     new = opened.save_labels(labels)
     kinds = Counter(label.label for label in labels)
     typer.echo(f"{len(labels)} labels read from {file} ({', '.join(f'{n} {k}' for k, n in kinds.items())}); "
@@ -51,7 +52,7 @@ def labels_import(
 @labels_app.command("list")
 def labels_list(store: StoreOption = None, results_dir: ResultsDirOption = Path("results")) -> None:
     """Count the stored labels by code, functional and source."""
-    labels = _store(store, results_dir).labels()
+    labels = open_labels_store(store, results_dir).labels()
     if not labels:
         typer.echo("no DFT labels (import some with `smoacs labels import`, or run DFT)")
         return

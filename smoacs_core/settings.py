@@ -41,6 +41,11 @@ class SmoacsSettings(BaseSettings):
         default=Path("~/.cache/smoacs").expanduser(),
         description="Where downloaded models and data sets are kept between runs.",
     )
+    trained_model_dir: Path | None = Field(
+        default=None,
+        description="Where models trained here (DFT corrections) are written and read, one folder per version; "
+        "default <cache_dir>/trained-models. Never the repository.",
+    )
     data_dir: Path | None = Field(
         default=None, description="Directory holding reference data sets (MP-20 subset, Perov-5, ...)."
     )

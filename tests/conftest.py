@@ -83,3 +83,9 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def gpaw_labels_file() -> Path:
+    """The 137 distinct GPAW-checked candidates of the variant benchmark as a labels file (real GPAW-PBE gaps)."""
+    return REPO / "benchmarks" / "results" / "gpaw_labels.json"

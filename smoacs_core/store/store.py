@@ -297,8 +297,8 @@ class ResultsStore:
         return len(set(ids) - known)
 
     def labels(self, code: str | None = None, functional: str | None = None) -> list[DftLabel]:
-        """The stored DFT labels (of one code and functional, if given), oldest first."""
-        query = select(DftLabelRecord).order_by(DftLabelRecord.created_at, DftLabelRecord.label_id)
+        """The stored DFT labels (of one code and functional, if given), in ``label_id`` order."""
+        query = select(DftLabelRecord).order_by(DftLabelRecord.label_id)
         if code is not None:
             query = query.where(DftLabelRecord.code == code)
         if functional is not None:

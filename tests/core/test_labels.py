@@ -13,18 +13,17 @@ from smoacs_core.labels.importing import LabelImportError, read_labels
 from smoacs_core.store import ResultsStore
 
 REPO = Path(__file__).resolve().parents[2]
-GPAW_LABELS = REPO / "benchmarks" / "results" / "gpaw_labels.json"
 VASP_STATIC = REPO.parent / "shared" / "data" / "vasp_reference_outputs" / "Si_band_structure" / "static" / "outputs"
 
 
 @pytest.fixture(scope="module")
-def gpaw_document() -> dict:
+def gpaw_document(gpaw_labels_file) -> dict:
     """The GPAW-checked candidates of the variant benchmark, as exported for import."""
-    return json.loads(GPAW_LABELS.read_text())
+    return json.loads(gpaw_labels_file.read_text())
 
 
-def test_the_benchmark_gpaw_labels_import_with_their_settings_and_checks(gpaw_document, tmp_path):
-    labels = read_labels(GPAW_LABELS)
+def test_the_benchmark_gpaw_labels_import_with_their_settings_and_checks(gpaw_document, gpaw_labels_file, tmp_path):
+    labels = read_labels(gpaw_labels_file)
     assert len(labels) == len(gpaw_document["labels"]) == 137
     assert {(label.code, label.functional, label.source) for label in labels} == {("GPAW", "PBE", "gpaw_labels.json")}
     assert len({label.group for label in labels}) == 19  # one group per GPAW check of 8
@@ -37,8 +36,10 @@ def test_the_benchmark_gpaw_labels_import_with_their_settings_and_checks(gpaw_do
     assert store.save_labels(labels) == 137
     assert store.save_labels(labels) == 0  # importing again changes nothing
     stored = store.labels(code="GPAW")
-    assert [label.label_id for label in stored] == [label.label_id for label in labels]
-    assert stored[5].structure == labels[5].structure and stored[5].settings == labels[5].settings
+    assert [label.label_id for label in stored] == sorted(label.label_id for label in labels)
+    read = {label.label_id: label for label in labels}
+    assert all(label.structure == read[label.label_id].structure and label.band_gap == read[label.label_id].band_gap
+               and label.settings == read[label.label_id].settings for label in stored)
     assert store.labels(code="VASP") == []
 
 
