@@ -18,12 +18,18 @@ Layouts, as published:
   scale: ``heat_ref`` (the heat of formation CDVAE trains on, eV/atom) becomes ``formation_energy_per_atom``
   and the indirect (= fundamental) GLLB-SC gap ``ind_gap`` becomes ``band_gap``; compare them with the
   GLLB-SC band-gap model and never mix them into a Materials Project convex hull.
+- Matbench ``matbench_mp_e_form`` (Dunn et al., npj Comput. Mater. 2020), composition only, as redistributed
+  in the crabnet 2.0.8 wheel: ``mp_e_form.csv`` with ``formula`` (not reduced; polymorphs repeat a formula)
+  and ``target`` (formation energy, eV/atom), 132,752 rows, no structures and no material ids. It feeds
+  convex-hull references, not structure sampling.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import math
+import re
 import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -33,10 +39,18 @@ from typing import IO, Any, ClassVar, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+from pymatgen.core import Structure
 
 from smoacs_core.data.cif import header_composition, parse_cif
 from smoacs_core.data.download import download
-from smoacs_core.data.entries import PROPERTY_NAMES, EntryError, ReferenceEntry, SkippedEntry, SourceRecord
+from smoacs_core.data.entries import (
+    PROPERTY_NAMES,
+    EntryError,
+    ReferenceEntry,
+    SkippedEntry,
+    SourceRecord,
+    parse_composition,
+)
 from smoacs_core.data.json_stream import iter_json_array
 from smoacs_core.perovskite import random_templates
 from smoacs_core.settings import SmoacsSettings
@@ -288,6 +302,100 @@ class Perov5CsvSource(_CsvSource):
         "band_gap": "ind_gap",
     }
     extra_columns: ClassVar[tuple[str, ...]] = ("heat_all", "dir_gap")
+
+
+MATBENCH_FORMATION_FILE = Path("matbench_composition/mp_e_form.csv")
+"""Where ``MatbenchFormationSource`` finds its file in ``data_dir``."""
+_SYMBOL = re.compile(r"[A-Z][a-z]?")
+
+
+def _no_structure() -> Structure:
+    raise EntryError("unreadable", "matbench_mp_e_form holds formulas only, no structure")
+
+
+class MatbenchFormationSource(StructureSource):
+    """Formation energies of Materials Project formulas from Matbench v0.1 ``matbench_mp_e_form``.
+
+    Footing: Materials Project GGA/GGA+U formation energies as Matbench v0.1 took them from the Materials
+    Project in 2018-2019, i.e. with the legacy corrections that preceded MP2020 (the exact release is not
+    recorded with the file). Records carry a composition and ``formation_energy_per_atom`` only: ``read()``
+    raises ``EntryError`` (there is no structure), so this source serves convex-hull references, never
+    structure sampling. Rows are known by their position in the file (``mp_e_form.csv[41]``: data row 41,
+    counted from 0). A formula that is not one of chemical elements, or a missing or non-finite energy, is a
+    ``SkippedEntry``.
+
+    ``chemical_systems`` reads only the rows a convex hull of those systems needs: parsing all 132,752
+    formulas costs seconds, a run's candidates need a few thousand. The row's element symbols, taken from its
+    text, must all lie in one of the systems; every row that pymatgen would parse into such a system passes
+    (its symbols are the same), and rows whose text shows no symbol at all pass too, to be reported as skips.
+    """
+
+    kind: Literal["matbench_mp_e_form"] = "matbench_mp_e_form"
+    path: Path | None = Field(
+        default=None, description=f"mp_e_form.csv; default: {MATBENCH_FORMATION_FILE} in SMOACS_DATA_DIR."
+    )
+    chemical_systems: frozenset[frozenset[str]] | None = Field(
+        default=None,
+        description="Only rows made of elements of one of these systems (sub-systems included); None: all.",
+    )
+    provides: ClassVar[tuple[str, ...]] = ("formation_energy_per_atom",)
+
+    def files(self, settings: SmoacsSettings | None = None) -> list[Path]:
+        if self.path is None:
+            data_dir = (settings or SmoacsSettings()).data_dir
+            if data_dir is None:
+                raise ValueError(f"{self.kind} source: give its path or set SMOACS_DATA_DIR")
+            path = data_dir / MATBENCH_FORMATION_FILE
+        else:
+            path = self.path
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: {self.kind} file not found")
+        return [path]
+
+    def iter_records(self, settings: SmoacsSettings | None = None) -> Iterator[SourceRecord | SkippedEntry]:
+        (file,) = self.files(settings)
+        table = pd.read_csv(file, dtype=str, na_filter=False)  # empty cells stay "" and are skipped below
+        if not {"formula", "target"} <= set(table.columns):
+            raise ValueError(
+                f"{file}: not the {self.kind} layout (needs columns formula and target, found "
+                f"{', '.join(map(str, table.columns)) or 'none'})"
+            )
+        wanted = _subsystems(self.chemical_systems) if self.chemical_systems is not None else None
+        for number, (formula, target) in enumerate(zip(table["formula"], table["target"], strict=True)):
+            if wanted is not None and frozenset(_SYMBOL.findall(formula)) not in wanted:
+                continue
+            entry_id = f"{file.name}[{number}]"
+            try:
+                composition = parse_composition(formula, entry_id)
+            except ValueError as error:
+                yield SkippedEntry(id=entry_id, source=self.kind, category="unreadable", reason=str(error))
+                continue
+            energy = _number(target)
+            if energy is None:
+                yield SkippedEntry(
+                    id=entry_id,
+                    source=self.kind,
+                    category="missing_property",
+                    reason=f"target (formation energy) is missing or not a finite number ({target!r})",
+                )
+                continue
+            yield SourceRecord(
+                id=entry_id,
+                source=self.kind,
+                composition=composition,
+                read=_no_structure,
+                formation_energy_per_atom=energy,
+            )
+
+
+def _subsystems(systems: frozenset[frozenset[str]]) -> set[frozenset[str]]:
+    """Every subset of every system, the empty one included."""
+    return {
+        frozenset(subset)
+        for system in systems
+        for size in range(len(system) + 1)
+        for subset in itertools.combinations(sorted(system), size)
+    }
 
 
 class DirectorySource(StructureSource):

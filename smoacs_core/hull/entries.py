@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -24,9 +24,10 @@ from typing import Any
 import pandas as pd
 from monty.io import zopen
 from pymatgen.analysis.phase_diagram import PDEntry
-from pymatgen.core import Composition, Element, Structure
+from pymatgen.core import Composition, Structure
 from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
 
+from smoacs_core.data.entries import parse_composition
 from smoacs_core.hull.config import Corrections
 
 ENTRY_CLASSES: dict[str, type[PDEntry] | type[ComputedEntry]] = {
@@ -49,6 +50,33 @@ class FormationRow:
     id: str
     composition: Composition
     formation_energy_per_atom: float
+
+
+def formula_key(composition: Composition) -> frozenset[tuple[str, float]]:
+    """Atom fractions per element: equal exactly for compositions of one reduced formula (V2O4 and VO2).
+
+    A cheap stand-in for ``Composition.reduced_formula``, which costs seconds over 100k rows.
+    """
+    atoms = composition.num_atoms
+    return frozenset((element.symbol, round(amount / atoms, 9)) for element, amount in composition.items())
+
+
+def lowest_per_formula(rows: Iterable[FormationRow]) -> tuple[list[FormationRow], int]:
+    """One row per reduced formula, the one of lowest formation energy (the first of equals), in first-seen
+    order; and how many rows lost to it.
+
+    Only the lowest energy of a composition can touch the convex hull; the others (polymorphs, the same
+    compound in two data sets) would only be counted twice.
+    """
+    lowest: dict[frozenset[tuple[str, float]], FormationRow] = {}
+    count = 0
+    for row in rows:
+        count += 1
+        key = formula_key(row.composition)
+        kept = lowest.get(key)
+        if kept is None or row.formation_energy_per_atom < kept.formation_energy_per_atom:
+            lowest[key] = row
+    return list(lowest.values()), count - len(lowest)
 
 
 @dataclass
@@ -192,21 +220,6 @@ def _describe(value: Any) -> str:
     if isinstance(value, dict):
         return f"a mapping with keys {', '.join(list(map(str, value))[:5]) or '(none)'}"
     return f"{type(value).__name__} {str(value)[:40]!r}"
-
-
-def parse_composition(value: Any, where: str) -> Composition:
-    """The element composition of a formula; unknown symbols (which pymatgen would take as dummy species) and
-    empty formulas raise ValueError prefixed with ``where``."""
-    try:
-        composition = Composition(str(value)).element_composition
-    except (ValueError, TypeError, KeyError) as error:
-        raise ValueError(f"{where}: '{value}' is not a chemical formula ({error})") from error
-    unknown = [str(el) for el in composition.elements if not isinstance(el, Element)]
-    if unknown:
-        raise ValueError(f"{where}: '{value}' holds {', '.join(unknown)}, not a chemical element")
-    if composition.num_atoms <= 0:
-        raise ValueError(f"{where}: '{value}' holds no atoms")
-    return composition
 
 
 def _finite(value: Any) -> float | None:
