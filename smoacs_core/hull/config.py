@@ -4,8 +4,8 @@ A hull is only meaningful when every energy in it stands on the same footing. Tw
 
 - ``formation_energy``: the candidates' energies are formation energies per atom relative to the elements
   (MEGNet's E_f, the SMOACS default). Reference entries are used as formation energies: rows that are
-  formation energies already (MP-20, a CSV), and total-energy entries converted with their elemental
-  references.
+  formation energies already (Matbench's Materials Project formation energies, MP-20, a CSV), and
+  total-energy entries converted with their elemental references.
 - ``total_energy``: the candidates' energies are total energies per atom from DFT or an ML potential trained
   on Materials Project GGA/GGA+U calculations (M3GNet, CHGNet). They get the same correction scheme as the
   reference's total energies (MP2020 by default) and are then compared on the formation-energy scale through
@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ReferenceKind = Literal["local", "mp_api", "entries_file"]
+LocalDataset = Literal["matbench_mp_e_form", "mp20", "megnet"]
 Footing = Literal["formation_energy", "total_energy"]
 Corrections = Literal["MP2020", "none"]
 
@@ -31,23 +32,27 @@ class HullConfig(BaseModel):
 
     reference: ReferenceKind = Field(
         default="local",
-        description="'local': formation energies of a data set plus the Materials Project elemental "
-        "references and task documents in SMOACS_DATA_DIR; 'mp_api': the Materials Project (MP_API_KEY in "
-        "the environment, internet, the optional mp-api package); 'entries_file': your own entries.",
+        description="'local': formation energies of a data set (lowest per reduced formula) plus the "
+        "Materials Project elemental references in SMOACS_DATA_DIR; 'mp_api': the Materials Project "
+        "(MP_API_KEY in the environment, internet, the optional mp-api package); 'entries_file': your own "
+        "entries.",
     )
-    dataset: Literal["mp20", "megnet"] = Field(
-        default="mp20",
-        description="'local' only: the data set whose formation energies are the competing phases (MP-20, or "
-        "MEGNet's MP 2018.6.1 on which the MEGNet E_f model was trained).",
+    dataset: LocalDataset = Field(
+        default="matbench_mp_e_form",
+        description="'local' only: the data set whose formation energies are the competing phases: "
+        "Matbench's 132,752 Materials Project formulas (MP 2018-2019, legacy corrections: the footing of "
+        "MEGNet's E_f), MP-20 or MEGNet's MP 2018.6.1 (on which the MEGNet E_f model was "
+        "trained).",
     )
     dataset_path: Path | None = Field(
         default=None,
         description="'local' only: the data set's file or directory; default: found in SMOACS_DATA_DIR.",
     )
     task_documents: bool = Field(
-        default=True,
+        default=False,
         description="'local' only: add the GGA/GGA+U task documents shipped in SMOACS_DATA_DIR (the V-O "
-        "phase-diagram example), MP2020-corrected.",
+        "phase-diagram example), MP2020-corrected. Off by default: the default data set holds V2O3 and VO2 "
+        "itself, lower on its own (legacy) footing.",
     )
     entries_file: Path | None = Field(
         default=None,
@@ -86,13 +91,14 @@ class HullConfig(BaseModel):
             raise ValueError(
                 f"entries_file: only read when reference is 'entries_file' (not '{self.reference}')"
             )
-        if self.reference != "local" and (self.dataset_path is not None or self.dataset != "mp20"):
+        default_dataset = type(self).model_fields["dataset"].default
+        if self.reference != "local" and (self.dataset_path is not None or self.dataset != default_dataset):
             raise ValueError(
                 f"dataset, dataset_path: only used by reference 'local' (not '{self.reference}')"
             )
         if self.corrections == "none" and self.reference != "entries_file":
             raise ValueError(
-                f"corrections: the {self.reference} reference holds MP2020-corrected Materials Project "
-                "energies; 'none' is for an entries file whose energies already share one footing"
+                f"corrections: the {self.reference} reference corrects its total energies with MP2020; "
+                "'none' is for an entries file whose energies already share one footing"
             )
         return self

@@ -52,7 +52,7 @@ def _hull(*args: str):
 def test_hull_of_an_optimize_directory(tmp_path, optimize_dir):
     run, material_of, rows = optimize_dir
     out = tmp_path / "hull"
-    result = _hull(run, "--out", out)
+    result = _hull(run, "--out", out, "--dataset", "mp20", "--task-documents")  # the rows' own MP-20 hull
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "hull.csv")
     assert table["rank"].tolist() == [1, 2, 3, 4]

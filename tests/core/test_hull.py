@@ -1,5 +1,6 @@
 """Convex hull on real data: the Materials Project V-O example (task documents), MP-20 formation energies, the
-MP elemental references; footings, corrections, decompositions, completeness warnings, errors, plots."""
+MP elemental references; footings, corrections, decompositions, completeness warnings, errors, plots. (The
+default local reference, Matbench's formation energies, is tested in test_hull_matbench.py.)"""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from smoacs_core.hull.report import rank_candidates, write_hull
 VO_EXAMPLE = "vasp_reference_outputs/mp_phase_diagram_tutorial/MP-example-V-O-phase-diagram.json.gz"
 # MP2020 constants (pymatgen MP2020Compatibility.yaml): oxide anion correction per O, GGA/GGA+U mixing per V
 OXIDE, V_MIXING = -0.687, -1.7
+MP20 = HullConfig(dataset="mp20", task_documents=True)
+"""The local reference of MP-20's 1,112 rows, the elemental references and the V-O task documents."""
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +48,8 @@ def vo_reference(vo_config):
 
 
 @pytest.fixture(scope="module")
-def local_reference():
-    return load_reference(HullConfig())
+def mp20_reference():
+    return load_reference(MP20)
 
 
 @pytest.fixture(scope="module")
@@ -138,15 +141,15 @@ def test_total_energies_get_the_references_corrections(vo_reference, vo_file, vo
         )
 
 
-def test_mp20_rows_keep_their_stability_against_the_local_reference(local_reference, mp20):
+def test_mp20_rows_keep_their_stability_against_their_local_reference(mp20_reference, mp20):
     """A subset's hull lies on or above the full Materials Project hull: no row may look less stable than
     MP-20 says, MP-stable rows stay on the hull, and the MP2020-corrected V-O task documents share its
     footing."""
     rows = list(mp20.itertuples())
     results = place_on_hull(
         [(r.material_id, Composition(r.pretty_formula), r.formation_energy_per_atom) for r in rows],
-        local_reference,
-        HullConfig(),
+        mp20_reference,
+        MP20,
     )
     for row, result in zip(rows, results, strict=True):
         assert result.e_above_hull <= row.e_above_hull + 1e-9, row.material_id
@@ -154,20 +157,20 @@ def test_mp20_rows_keep_their_stability_against_the_local_reference(local_refere
             assert result.on_hull, row.material_id
     vof = next(r for r in results if r.id == "mp-754589")
     assert vof.on_hull and vof.decomposition[0].id == "mp-754589"
-    assert {"mp-18937", "mp-541404"} <= {e.attribute for e in local_reference.entries_in(["V", "O", "F"])}
+    assert {"mp-18937", "mp-541404"} <= {e.attribute for e in mp20_reference.entries_in(["V", "O", "F"])}
 
 
-def test_made_up_composition_far_above_the_hull(local_reference):
-    config = HullConfig()
+def test_made_up_composition_far_above_the_hull(mp20_reference):
+    config = MP20
     (v3o7, v2of4) = place_on_hull(
-        [("v3o7", Composition("V3O7"), -1.0), ("v2of4", Composition("V2OF4"), -1.5)], local_reference, config
+        [("v3o7", Composition("V3O7"), -1.0), ("v2of4", Composition("V2OF4"), -1.5)], mp20_reference, config
     )
     assert v3o7.e_above_hull > 1.0 and not v3o7.on_hull
     assert {(p.formula, p.id): pytest.approx(p.fraction) for p in v3o7.decomposition} == {
         ("VO2", "mp-541404"): 0.9,
         ("O", "elemental reference"): 0.1,
     }
-    energies = {e.attribute: e.energy_per_atom for e in local_reference.entries_in(["V", "O", "F"])}
+    energies = {e.attribute: e.energy_per_atom for e in mp20_reference.entries_in(["V", "O", "F"])}
     products = sum(
         (Composition(p.formula).fractional_composition * p.fraction for p in v2of4.decomposition),
         Composition(),
@@ -179,11 +182,11 @@ def test_made_up_composition_far_above_the_hull(local_reference):
     assert v2of4.e_above_hull > 1.0
 
 
-def test_incomplete_reference_is_warned_and_recorded(local_reference, mp20, caplog):
+def test_incomplete_reference_is_warned_and_recorded(mp20_reference, mp20, caplog):
     systems = {frozenset(ast.literal_eval(e)) for e in mp20["elements"]}
     caplog.set_level(logging.WARNING, logger="smoacs_core.hull.placement")
     srtio3, po = place_on_hull(
-        [("s", Composition("SrTiO3"), -3.0), ("p", Composition("PoO2"), -1.0)], local_reference, HullConfig()
+        [("s", Composition("SrTiO3"), -3.0), ("p", Composition("PoO2"), -1.0)], mp20_reference, MP20
     )
     expected = [s for s in ("O-Sr", "O-Ti", "Sr-Ti", "O-Sr-Ti") if frozenset(s.split("-")) not in systems]
     assert srtio3.completeness.missing_subsystems == expected and not srtio3.completeness.complete
@@ -245,7 +248,7 @@ def test_missing_entries_file_and_mixed_run_types(tmp_path, vo_file):
         ({"reference": "entries_file"}, "entries_file: required"),
         ({"entries_file": "x.json"}, "only read when reference is 'entries_file'"),
         ({"reference": "mp_api", "dataset": "megnet"}, "only used by reference 'local'"),
-        ({"corrections": "none"}, "MP2020-corrected"),
+        ({"corrections": "none"}, "corrects its total energies with MP2020"),
         ({"footing": "enthalpy"}, "footing"),
         ({"on_hull_tolerance": -0.1}, "on_hull_tolerance"),
     ],
@@ -288,8 +291,8 @@ def test_ranking_puts_stable_first_then_the_smallest_target_error():
     assert rank_candidates(table.drop(columns="target_error"))["id"].tolist() == ["b", "c", "a", "e", "d"]
 
 
-def test_report_files_and_plots(tmp_path, local_reference):
-    config = HullConfig()
+def test_report_files_and_plots(tmp_path, mp20_reference):
+    config = MP20
     results = place_on_hull(
         [
             ("a", Composition("V3O5"), -2.3),
@@ -297,11 +300,11 @@ def test_report_files_and_plots(tmp_path, local_reference):
             ("c", Composition("LiPdClF2"), -1.5),
             ("d", Composition("VO2"), float("nan")),
         ],
-        local_reference,
+        mp20_reference,
         config,
     )
     out = tmp_path / "hull"
-    ranked = write_hull(out, results, local_reference, config, {"a": 0.2, "b": -0.1}, "band_gap - 1.5")
+    ranked = write_hull(out, results, mp20_reference, config, {"a": 0.2, "b": -0.1}, "band_gap - 1.5")
     assert ranked["id"].tolist() == [
         "b",
         "c",
@@ -325,7 +328,7 @@ def test_report_files_and_plots(tmp_path, local_reference):
     assert report["systems"]["Cl-F-Li-Pd"]["plot"] is None and report["systems"]["O-V"]["complete"] is True
     assert any("not placed: no finite energy" in w for w in report["warnings"])
     with pytest.raises(FileExistsError, match="--overwrite"):
-        write_hull(out, results, local_reference, config)
+        write_hull(out, results, mp20_reference, config)
 
 
 def test_megnet_formation_energies_as_local_reference(tmp_path, mp20):
@@ -333,12 +336,14 @@ def test_megnet_formation_energies_as_local_reference(tmp_path, mp20):
 
     rows = mp20[mp20["elements"].map(lambda e: set(ast.literal_eval(e)) <= {"V", "O", "F"})]
     path = write_megnet(megnet_records(rows), tmp_path / "mp.2018.6.1.json.zip")
-    reference = load_reference(HullConfig(dataset="megnet", dataset_path=path))
+    reference = load_reference(HullConfig(dataset="megnet", dataset_path=path, task_documents=True))
     assert reference.info().description.startswith(f"megnet formation energies ({len(rows)} rows)")
-    assert any("pre-2020 corrections" in note for note in reference.notes)
-    assert {e.attribute for e in reference.entries_in(["V", "O", "F"])} >= set(rows["material_id"]) - {
-        "mp-760482"
-    }
+    assert "legacy corrections (before MP2020), Materials Project 2018.6.1" in reference.corrections
+    assert any("legacy (pre-2020) corrections, the task documents MP2020" in note for note in reference.notes)
+    compounds = rows[rows["elements"].map(lambda e: len(ast.literal_eval(e)) > 1)].reset_index(drop=True)
+    reduced = compounds["pretty_formula"].map(lambda f: Composition(f).reduced_formula)
+    lowest = compounds.loc[compounds.groupby(reduced)["formation_energy_per_atom"].idxmin(), "material_id"]
+    assert {e.attribute for e in reference.entries_in(["V", "O", "F"])} >= set(lowest)
 
 
 def test_entry_list_with_pdentries(tmp_path, vo_documents):

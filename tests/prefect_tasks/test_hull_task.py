@@ -17,6 +17,7 @@ from tasks.hull import place_candidates_on_hull
 
 BAND_GAP = PropertyTarget.band_gap(1.5, 0.2)
 ROWS = ("mp-754589", "mp-849287", "mp-760178")  # VOF (MP-stable), V3O5F (above), VOF3 (given no energy)
+MP20 = HullConfig(dataset="mp20", task_documents=True)  # the rows' own reference: MP-20, V-O documents
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def run_store(tmp_path, data_dir):
 def test_task_places_the_stage_and_records_e_above_hull(tmp_path, run_store):
     url, store = run_store
     with disable_run_logger():
-        report = place_candidates_on_hull.fn("run1", str(tmp_path / "run1"), url, HullConfig(), [BAND_GAP])
+        report = place_candidates_on_hull.fn("run1", str(tmp_path / "run1"), url, MP20, [BAND_GAP])
     assert (report.candidates, report.placed, report.on_hull) == (3, 2, 1)
     assert report.reference.name == "local" and report.footing == "formation_energy"
     assert report.incomplete_systems == ["F-O-V"] and report.without_structure == []
