@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from flows.config import DEFAULT_CONFIG, DiscoveryConfig
+from smoacs_core.correction.versions import correction_record
 from smoacs_core.predictors.model_store import checkpoint_dir
-from smoacs_core.predictors.registry import PREDICTORS
+from smoacs_core.predictors.registry import CORRECTION_PREFIX, PREDICTORS
 from smoacs_core.settings import SmoacsSettings
 from smoacs_core.stages import Stage
 from vasp_inputs.results import DftCode
@@ -28,6 +29,9 @@ def check_ready(config: DiscoveryConfig) -> DiscoveryConfig:
     the configuration under the id of the stored run it continues (``flows.runs``)."""
     settings = SmoacsSettings()
     for target in config.optimization.targets:
+        if target.predictor.startswith(CORRECTION_PREFIX):  # a trained correction: its folder must be there
+            correction_record(target.predictor.removeprefix(CORRECTION_PREFIX), settings)
+            continue
         if target.predictor not in PREDICTORS:
             raise ValueError(f"optimization.targets: unknown predictor '{target.predictor}'")
         if PREDICTORS[target.predictor].in_model_dir:

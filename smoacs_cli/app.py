@@ -10,13 +10,14 @@ import typer
 from smoacs_cli.correction import correction_app
 from smoacs_cli.hull import hull
 from smoacs_cli.labels import labels_app
+from smoacs_cli.loop import loop
 from smoacs_cli.optimize import optimize, prerelax
 from smoacs_cli.pipeline import deploy, harvest, run, trigger
 from smoacs_cli.results import results_app
 from smoacs_cli.sample import sample
 
 app = typer.Typer(help="SMOACS crystal discovery.", no_args_is_help=True, add_completion=False)
-for command in (optimize, sample, hull, prerelax, run, deploy, trigger, harvest):
+for command in (optimize, sample, hull, prerelax, run, loop, deploy, trigger, harvest):
     app.command()(command)
 app.add_typer(results_app, name="results")
 app.add_typer(labels_app, name="labels")

