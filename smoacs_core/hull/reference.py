@@ -119,6 +119,11 @@ class HullReference:
     def n_compounds(self) -> int:
         return sum(len(rows) for rows in self._rows.values())
 
+    @property
+    def systems(self) -> list[frozenset[str]]:
+        """The chemical systems holding at least one compound (what two references can be compared on)."""
+        return list(self._rows)
+
     def compounds_of(self, system: frozenset[str]) -> list[PDEntry]:
         """Compounds made of exactly the elements of ``system``, as PDEntries (made on first use)."""
         if system not in self._entries:
