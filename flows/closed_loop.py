@@ -72,8 +72,10 @@ class ClosedLoopConfig(BaseModel):
 
     @property
     def loop_id(self) -> str:
-        """Stable id from the loop's science (like a run id): re-running the configuration resumes the loop."""
-        science = {**self.model_dump(mode="json", exclude={"discovery"}), "discovery": self.discovery.science()}
+        """Stable id from the loop's science (like a run id): re-running the configuration resumes the loop, and
+        asking for more rounds extends it (the number of rounds does not change the rounds before)."""
+        science = {**self.model_dump(mode="json", exclude={"discovery", "rounds"}),
+                   "discovery": self.discovery.science()}
         digest = hashlib.sha256(json.dumps(science, sort_keys=True).encode()).hexdigest()[:10]
         return f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', self.name).strip('-') or 'loop'}-loop-{digest}"
 

@@ -62,8 +62,8 @@ def _check_data(config: DiscoveryConfig, settings: SmoacsSettings) -> None:
             raise FileNotFoundError(f"novelty.reference: {error}") from None
     if Stage.HULL in config.stages and config.hull.reference == "local" and settings.data_dir is None:
         raise FileNotFoundError(
-            "hull.reference: 'local' reads MP-20 and the MP elemental references from SMOACS_DATA_DIR, which is "
-            "not set (or choose reference 'entries_file' / 'mp_api')"
+            f"hull.reference: 'local' reads the {config.hull.dataset} formation energies and the MP elemental "
+            "references from SMOACS_DATA_DIR, which is not set (or choose reference 'entries_file' / 'mp_api')"
         )
 
 

@@ -59,7 +59,7 @@ def hull(
         ),
     ] = None,
     dataset: Annotated[
-        str | None, typer.Option("--dataset", help="Local reference data set: mp20 (default) or megnet.")
+        str | None, typer.Option("--dataset", help="Local reference data set: matbench_mp_e_form (default), mp20 or megnet.")
     ] = None,
     dataset_path: Annotated[
         Path | None,
