@@ -5,8 +5,8 @@ With a predicted mean mu and uncertainty sigma (the correction ensemble's spread
 in quadrature), P(low <= gap <= high) = Phi((high - mu) / sigma) - Phi((low - mu) / sigma). Most picks go to the
 highest probability (exploitation); ``exploration_share`` of them go to the largest sigma among candidates whose
 window lies within mu +- 2 sigma, where a DFT label teaches the model most. Candidates that match a structure
-already labelled (pymatgen's StructureMatcher) are never picked: DFT would repeat itself. Every pick keeps its
-reason and numbers.
+already labelled, or an earlier pick (pymatgen's StructureMatcher), are never picked: DFT would repeat itself.
+Every pick keeps its reason and numbers.
 """
 
 from __future__ import annotations
@@ -100,14 +100,28 @@ def acquire(
         picks[candidate].reason = "not picked: matches a structure DFT already labelled"
     open_ids = [i for i in ids if i not in repeated]
     explore = min(round(exploration_share * count), count)
-    exploit = sorted(open_ids, key=lambda i: -picks[i].probability)[:count - explore]
-    for candidate in exploit:
+    taken: list[str] = []
+    by_probability = sorted(open_ids, key=lambda i: -picks[i].probability)
+    for candidate in _distinct(by_probability, structures, taken, count - explore):
         picks[candidate].reason = f"exploit: P(gap in [{target.low:g}, {target.high:g}] eV) = {picks[candidate].probability:.2f}"
-    plausible = [i for i in open_ids if i not in exploit and
+    plausible = [i for i in open_ids if i not in taken and
                  picks[i].mean - 2 * picks[i].sigma <= target.high and picks[i].mean + 2 * picks[i].sigma >= target.low]
-    for candidate in sorted(plausible, key=lambda i: -picks[i].sigma)[:count - len(exploit)]:
+    for candidate in _distinct(sorted(plausible, key=lambda i: -picks[i].sigma), structures, taken, count - len(taken)):
         picks[candidate].reason = f"explore: uncertainty {picks[candidate].sigma:.2f} eV, P = {picks[candidate].probability:.2f}"
     return [picks[i] for i in ids]
+
+
+def _distinct(ordered: Sequence[str], structures: Mapping[str, Structure], taken: list[str], count: int) -> list[str]:
+    """Up to ``count`` of ``ordered`` that match neither each other nor ``taken`` (which they are appended to):
+    two copies of one crystal would spend two DFT calculations on one answer."""
+    added: list[str] = []
+    for candidate in ordered:
+        if len(added) >= count:
+            break
+        if not already_labelled({candidate: structures[candidate]}, [structures[i] for i in taken]):
+            taken.append(candidate)
+            added.append(candidate)
+    return added
 
 
 def chosen(picks: Sequence[Pick]) -> list[str]:

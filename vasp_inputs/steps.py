@@ -3,7 +3,8 @@
 ``submit`` chooses the best candidates not yet handed to DFT and hands them to the configured backend;
 ``harvest`` reads back what the backends finished; ``result_records`` turns outcomes into what the results
 store keeps (calculation rows, properties labelled with code and functional, the band-gap criterion, relaxed
-structures, and a DFT label for the correction models to learn from). The backend interface (``vasp_inputs.backend``) hides which code runs, so nothing here asks.
+structures, and a DFT label for the correction models to learn from). The backend interface
+(``vasp_inputs.backend``) hides which code runs, so nothing here asks.
 """
 
 from __future__ import annotations

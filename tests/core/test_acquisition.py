@@ -49,14 +49,17 @@ def test_picks_exploit_the_window_probability_then_explore_the_uncertain(labels,
     assert chosen(picks) == [p.candidate for p in sorted(exploit, key=lambda p: -p.probability)] + [explore[0].candidate]
 
 
-def test_structures_dft_already_labelled_are_never_picked(labels, correction):
+def test_structures_dft_already_labelled_or_picked_twice_are_never_picked(labels, correction):
     target = PropertyTarget.band_gap(1.5, 0.2)
     structures = {label.name: label.structure for label in labels[60:66]}
+    structures["copy"] = labels[61].structure.copy()  # one crystal twice in a run: one DFT calculation
     known = labels[60].structure.copy()
     known.perturb(0.01)  # the same crystal, as DFT relaxed it a little
     assert already_labelled(structures, [known]) == {labels[60].name}
-    picks = acquire(structures, correction, target, count=6, exploration_share=0.0, labelled=[known])
-    assert {p.candidate for p in picks if p.reason.startswith("exploit")} == set(structures) - {labels[60].name}
+    picks = acquire(structures, correction, target, count=7, exploration_share=0.0, labelled=[known])
+    picked = {p.candidate for p in picks if p.reason.startswith("exploit")}
+    assert len(picked) == 5 and picked | {"copy", labels[61].name} == set(structures) - {labels[60].name}
+    assert len(picked & {"copy", labels[61].name}) == 1
     assert next(p for p in picks if p.candidate == labels[60].name).reason.startswith("not picked: matches")
 
 

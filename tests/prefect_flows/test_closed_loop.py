@@ -1,5 +1,6 @@
 """The closed loop end to end on real parts: real GPAW labels as round 0's training set, SMOACS through the
-trained correction, DFT picks by acquisition computed by real GPAW, and round 1 learning from round 0's result."""
+trained correction, DFT picks by acquisition computed by real GPAW, and round 1 learning from round 0's result.
+Each round runs the whole GPAW pipeline (SMOACS -> M3GNet pre-relaxation -> GPAW -> report)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,15 @@ def test_two_rounds_learn_from_their_own_dft_and_resume(tmp_path, monkeypatch, l
 
     store = ResultsStore(default_store_url(tmp_path / "results"))
     first, second = rounds
+    # each round is the whole GPAW pipeline: stored, labelled and reported as GPAW, never as VASP
+    calculations = store.dft_calculations(first.run_id)
+    assert list(calculations["code"]) == ["GPAW"] and list(calculations["status"]) == ["completed"]
+    assert [label[:8] for label in store.run(first.run_id).summary["dft"]["labels"]] == ["GPAW-PBE"]
+    (label,) = [label for label in store.labels() if label.group == first.run_id]  # every DFT gap is a label
+    assert (label.code, label.source, label.name) == ("GPAW", f"run {first.run_id}", calculations["candidate_id"][0])
+    assert label.settings["ecut"] == 250 and label.settings["max_steps"] == 0
+    report = (config.discovery.results_dir / first.run_id / "report" / "report.md").read_text()
+    assert "GPAW-PBE" in report and "VASP-" not in report and "DFT-confirmed" in report
     usable = len(correction_record(first.predictor.removeprefix("dft-correction/")).label_ids)
     assert first.trained_on == usable >= 25 and first.predictor.startswith("dft-correction/band_gap-")
     run = store.candidates(first.run_id)

@@ -97,45 +97,6 @@ def test_write_backend_leaves_work_open_for_the_cluster(tmp_path, si, no_potcar_
     assert missing.exit_code == 2 and "no results store" in missing.output
 
 
-@pytest.mark.slow
-def test_gpaw_in_the_pipeline_on_relaxed_perovskite_candidates(tmp_path):
-    """SMOACS -> M3GNet pre-relaxation -> GPAW-PBE(+U) band gap of the two best candidates, in one discovery
-    run; the results are stored and reported as GPAW, never as VASP."""
-    from flows.discovery import discovery
-
-    config = DiscoveryConfig.model_validate({
-        "name": "gpaw-pipeline", "results_dir": str(tmp_path),
-        "stages": ["sample", "optimize", "prerelax", "dft_submit", "dft_harvest", "report"],
-        "initial": {"kind": "perovskite_templates", "count": 4, "seed": 5, "length_range": (3.6, 4.6)},
-        "optimization": {"mode": "perovskite", "steps": 30},
-        "prerelax": {"max_steps": 150},
-        "batch_size": 4,
-        # test-sized GPAW: the gap at the M3GNet-relaxed geometry (no DFT relaxation), 400 eV; a DFT relaxation
-        # of a low-symmetry cell costs 50-160 s per BFGS step here (vasp_inputs/README.md)
-        "dft": {"code": "gpaw", "candidates": 2,
-                "gpaw": {"spin": "magnetic", "max_steps": 0, "ecut": 400, "pulay_correction": False,
-                         "timeout_seconds": 900}},
-    })
-    summary = discovery(config)
-    store = ResultsStore(default_store_url(tmp_path))
-    calculations = store.dft_calculations(config.run_id)
-    assert len(calculations) == 2 and set(calculations["code"]) == {"GPAW"}
-    assert set(calculations["status"]) <= {"completed", "failed"}  # nothing left open
-    completed = calculations[calculations["status"] == "completed"]
-    assert len(completed) >= 1, calculations[["candidate_id", "status", "message"]].to_string()
-    candidates = store.candidates(config.run_id).set_index("id").loc[list(completed["candidate_id"])]
-    assert (candidates["dft.band_gap"] >= 0).all() and candidates["dft.energy_per_atom"].notna().all()
-    assert summary["dft"]["labels"] and all(label.startswith("GPAW-PBE") for label in summary["dft"]["labels"])
-    labels = {label.name: label for label in store.labels()}  # every finished gap is a label to learn from
-    assert set(labels) == set(completed["candidate_id"])
-    for candidate, label in labels.items():
-        assert (label.code, label.functional, label.group) == ("GPAW", "PBE", config.run_id)
-        assert label.band_gap == pytest.approx(candidates.loc[candidate, "dft.band_gap"])
-        assert label.settings["ecut"] == 400 and label.settings["max_steps"] == 0
-    report = (config.run_dir / "report" / "report.md").read_text()
-    assert "GPAW-PBE" in report and "VASP-" not in report and "DFT-confirmed" in report
-
-
 def test_filters_before_dft_drop_the_metal_and_record_why(tmp_path, si, no_potcar_library, predictors):
     """The metal gate in the pipeline: copper never reaches DFT; the store and dft/filtered.csv say why."""
     import pandas as pd
