@@ -10,8 +10,8 @@ from pathlib import Path
 
 from flows.config import DEFAULT_CONFIG, DiscoveryConfig
 from smoacs_core.correction.versions import correction_record
-from smoacs_core.predictors.model_store import checkpoint_dir
-from smoacs_core.predictors.registry import CORRECTION_PREFIX, PREDICTORS
+from smoacs_core.predictors.model_store import checkpoint_dir, megnet_keras_files
+from smoacs_core.predictors.registry import CORRECTION_PREFIX, PREDICTORS, with_committee_members
 from smoacs_core.settings import SmoacsSettings
 from smoacs_core.stages import Stage
 from vasp_inputs.results import DftCode
@@ -29,17 +29,15 @@ def check_ready(config: DiscoveryConfig) -> DiscoveryConfig:
     the configuration under the id of the stored run it continues (``flows.runs``)."""
     settings = SmoacsSettings()
     for target in config.optimization.targets:
-        if target.predictor.startswith(CORRECTION_PREFIX):  # a trained correction: its folder must be there
-            correction_record(target.predictor.removeprefix(CORRECTION_PREFIX), settings)
+        if target.predictor.startswith(CORRECTION_PREFIX):  # a trained correction: its folder and its members
+            record = correction_record(target.predictor.removeprefix(CORRECTION_PREFIX), settings)
+            _check_model_files(set(record.config.members), settings)
             continue
         if target.predictor not in PREDICTORS:
             raise ValueError(f"optimization.targets: unknown predictor '{target.predictor}'")
-        if PREDICTORS[target.predictor].in_model_dir:
-            checkpoint_dir(PREDICTORS[target.predictor].checkpoint, settings)
+        _check_model_files({target.predictor}, settings)
     if Stage.CROSS_CHECK in config.stages:
-        for name in config.cross_check.registered():
-            if PREDICTORS[name].in_model_dir:
-                checkpoint_dir(PREDICTORS[name].checkpoint, settings)
+        _check_model_files(set(config.cross_check.registered()), settings)
     if config.initial.kind == "files" and not Path(config.initial.path).exists():
         raise FileNotFoundError(f"initial.path: {config.initial.path} does not exist")
     if config.novelty_reference is not None and not config.novelty_reference.exists():
@@ -51,6 +49,16 @@ def check_ready(config: DiscoveryConfig) -> DiscoveryConfig:
     from tasks.common import open_store
 
     return continue_stored_run(config, open_store(store_url_of(config)))
+
+
+def _check_model_files(names: set[str], settings: SmoacsSettings) -> None:
+    """The weights of registered predictors (and of the committees' members) are there, or downloaded now."""
+    for name in sorted(with_committee_members(names)):
+        spec = PREDICTORS[name]
+        if spec.in_model_dir:
+            checkpoint_dir(spec.checkpoint, settings)
+        elif spec.source == "megnet_keras":
+            megnet_keras_files(spec.checkpoint, settings)
 
 
 def _check_data(config: DiscoveryConfig, settings: SmoacsSettings) -> None:

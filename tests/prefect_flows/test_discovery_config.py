@@ -73,3 +73,20 @@ def test_a_run_stored_by_an_earlier_version_is_continued_under_its_id(tmp_path):
     assert continue_stored_run(other, store).run_id == other.run_id != continued.run_id
     store.start_run(config.run_id, config.name, config.model_dump(mode="json"), {})
     assert continue_stored_run(config, store).run_id == config.run_id  # its own id, once it exists
+
+
+def test_missing_keras_models_or_trained_corrections_fail_before_work(tmp_path, monkeypatch):
+    """A committee's Keras members and a correction's folder are looked for before any work."""
+    config = load_config(None, results_dir=tmp_path)
+    targets = [t.model_copy(update={"predictor": "committee-bandgap-pbe"}) if t.name == "band_gap" else t
+               for t in config.optimization.targets]
+    committee = config.model_copy(update={"optimization": config.optimization.model_copy(update={"targets": targets})})
+    monkeypatch.setenv("SMOACS_MEGNET_KERAS_DIR", str(tmp_path / "no-keras"))
+    with pytest.raises(FileNotFoundError, match="no-keras.*mf_2020/pbe_gllb_hse_exp/0/best_model.hdf5"):
+        check_ready(committee)
+    monkeypatch.setenv("SMOACS_TRAINED_MODEL_DIR", str(tmp_path / "trained"))
+    targets = [t.model_copy(update={"predictor": "dft-correction/band_gap-000000000000"}) if t.name == "band_gap"
+               else t for t in config.optimization.targets]
+    corrected = config.model_copy(update={"optimization": config.optimization.model_copy(update={"targets": targets})})
+    with pytest.raises(FileNotFoundError, match="no trained correction 'band_gap-000000000000'"):
+        check_ready(corrected)
