@@ -7,7 +7,9 @@ labels and its own earlier rounds, optimizes 64 templates through it (200 steps,
 with M3GNet, picks 8 for GPAW-PBE by acquisition (probability in the window; 2 of 8 for the most uncertain) and
 never a structure already labelled, so every pick is new. Recorded per round and target: confirmed picks,
 prospective MAE (the round's model on its picks before learning from them), metals among the picks, distinct
-confirmed formulas, CPU seconds of DFT, and confirmed per CPU-hour.
+confirmed formulas, CPU seconds of DFT, and confirmed per CPU-hour. Beside each loop, on the same seeds and DFT
+budget and without learning (``--no-baselines`` to skip): the shipped MEGNet with today's ranking, and the committee
+(six multi-fidelity MEGNet models and CGCNN) choosing by acquisition on its spread.
 
 GPAW is the project's default (600 eV, PBE(+U), the gap along a band path) at the ML-relaxed geometry
 (``max_steps`` 0, as the 137 labels were computed), two candidates at once. Everything lives in the results
@@ -27,9 +29,14 @@ from pathlib import Path
 
 from bench_variants import RESULTS
 
-from flows.closed_loop import ClosedLoopConfig, closed_loop
+from flows.closed_loop import ClosedLoopConfig, closed_loop, round_config
+from flows.discovery import discovery
 from flows.local_prefect import local_prefect
+from smoacs_core.acquisition import AcquisitionConfig
+from smoacs_core.stages import judged_stage
+from smoacs_core.steps.round_outcome import round_outcome
 from smoacs_core.store import ResultsStore, default_store_url
+from smoacs_core.targets import range_target
 
 MARGIN = 0.2
 
@@ -52,6 +59,31 @@ def loop_config(centre: float, rounds: int, results_dir: Path) -> ClosedLoopConf
     })
 
 
+BASELINES = {
+    "shipped MEGNet, ranking": ("megnet-bandgap-pbe", False),
+    "committee without learning, acquisition": ("committee-bandgap-pbe", True),
+}
+"""Same rounds, seeds and DFT budget without learning: today's selection (the shipped MEGNet, candidates ranked by
+the run's criteria) and the committee's mean and spread choosing by acquisition."""
+
+
+def baseline_round(config: ClosedLoopConfig, name: str, number: int) -> dict:
+    """Round ``number`` of a baseline: the loop's round with a fixed predictor, nothing learned, in a store of its
+    own (the loop's labels must not keep a baseline from picking a crystal)."""
+    predictor, acquisition = BASELINES[name]
+    run = round_config(config, number, predictor)
+    slug = name.split(",")[0].replace(" ", "-").lower()
+    results_dir = config.discovery.results_dir / f"baseline-{slug}"
+    run = run.model_copy(update={"name": f"{config.name}-{slug}-round{number}", "results_dir": results_dir})
+    store = ResultsStore(default_store_url(results_dir))
+    if not acquisition:
+        run = run.model_copy(update={"dft": run.dft.model_copy(update={"acquisition": AcquisitionConfig()})})
+    discovery(run)
+    target = range_target(run.optimization.targets, "band_gap")
+    outcome = round_outcome(store.candidates(run.run_id), target, judged_stage(run.stages))
+    return {"round": number, "predictor": predictor, "run_id": run.run_id, "outcome": outcome.model_dump()}
+
+
 def round_rows(store: ResultsStore, config: ClosedLoopConfig) -> list[dict]:
     """The loop's rounds as its stored summary has them, with confirmed per CPU-hour of DFT."""
     if not store.has_run(config.loop_id):
@@ -69,6 +101,8 @@ def main() -> None:
     parser.add_argument("--targets", type=float, nargs="+", default=[1.5, 2.5])
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--results-dir", type=Path, default=RESULTS / "closed_loop_runs")
+    parser.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
+                        help="Also run the same rounds without learning (shipped MEGNet; committee).")
     args = parser.parse_args()
     output = RESULTS / "closed_loop.json"
     summary = json.loads(output.read_text()) if output.exists() else {"targets": {}}
@@ -78,7 +112,12 @@ def main() -> None:
             for centre in args.targets:
                 config = loop_config(centre, args.rounds, args.results_dir)
                 closed_loop(config.model_copy(update={"rounds": rounds}))
-                summary["targets"][f"{centre:g}"] = {"loop_id": config.loop_id, "rounds": round_rows(store, config)}
+                target = summary["targets"].setdefault(f"{centre:g}", {})
+                target |= {"loop_id": config.loop_id, "rounds": round_rows(store, config)}
+                if args.baselines:
+                    for name in BASELINES:
+                        done = target.setdefault("baselines", {}).setdefault(name, [])
+                        done[rounds - 1:] = [baseline_round(config, name, rounds - 1)]
                 summary["rounds"] = [{"round": n, **{t: v["rounds"][n]["outcome"] for t, v in summary["targets"].items()
                                                       if len(v["rounds"]) > n}} for n in range(args.rounds)]
                 output.write_text(json.dumps(summary, indent=1))

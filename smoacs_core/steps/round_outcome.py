@@ -21,7 +21,8 @@ class RoundOutcome(BaseModel):
     confirmed_formulas: list[str]
     metals: int
     prospective_mae: float | None
-    """mean |the round model's gap at selection - DFT gap| over the picks (None without an acquisition)"""
+    """mean |the gap that chose the picks - DFT gap| over the picks: the acquisition's model at selection, or
+    without one the run's band-gap prediction at the judged stage"""
     dft_seconds: float
 
 
@@ -31,11 +32,12 @@ def round_outcome(table: pd.DataFrame, target: PropertyTarget, judged: Structure
     done = table[table[gap_column].notna()] if gap_column in table.columns else table.iloc[0:0]
     gaps = done[gap_column].to_numpy(dtype=float) if len(done) else np.zeros(0)
     confirmed = target.satisfied(gaps)
-    predicted_column = f"{judged}.acquisition_mean"
     prospective = None
-    if predicted_column in done.columns and done[predicted_column].notna().any():
-        predicted = done[predicted_column].to_numpy(dtype=float)
-        prospective = float(np.nanmean(np.abs(predicted - gaps)))
+    for predicted_column in (f"{judged}.acquisition_mean", f"{judged}.band_gap"):  # what chose the picks
+        if predicted_column in done.columns and done[predicted_column].notna().any():
+            predicted = done[predicted_column].to_numpy(dtype=float)
+            prospective = float(np.nanmean(np.abs(predicted - gaps)))
+            break
     seconds_column = f"{StructureStage.DFT}.seconds"
     return RoundOutcome(
         picks=len(done), confirmed=int(confirmed.sum()),
