@@ -11,7 +11,6 @@ Every pick keeps its reason and numbers.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -19,6 +18,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
+from scipy.special import ndtr
 
 from smoacs_core.batch import CrystalBatch
 from smoacs_core.predictors.base import PREDICTION_CHUNK, PropertyPredictor
@@ -51,9 +51,8 @@ class Pick(BaseModel):
 
 def window_probability(mean: np.ndarray, sigma: np.ndarray, low: float, high: float) -> np.ndarray:
     """P(low <= gap <= high) under a normal distribution of each candidate's gap."""
-    cdf = np.vectorize(lambda z: 0.5 * (1 + math.erf(z / math.sqrt(2))))
     sigma = np.maximum(sigma, 1e-6)
-    return cdf((high - mean) / sigma) - cdf((low - mean) / sigma)
+    return ndtr((high - mean) / sigma) - ndtr((low - mean) / sigma)
 
 
 @torch.no_grad()

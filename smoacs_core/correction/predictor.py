@@ -9,7 +9,6 @@ spread misses (estimated out of bag when training).
 from __future__ import annotations
 
 import torch
-from pymatgen.core import Element
 from torch import nn
 
 from smoacs_core.batch import CrystalBatch
@@ -17,12 +16,7 @@ from smoacs_core.correction.ensemble import EnsembleMlp
 from smoacs_core.correction.features import COMPOSITION_COLUMNS, composition_columns, element_table
 from smoacs_core.graph import NeighborGraph
 from smoacs_core.predictors.base import PropertyPredictor
-
-
-def common_elements(members: dict[str, PropertyPredictor]) -> tuple[str, ...]:
-    """The elements every member knows, by atomic number."""
-    known = set.intersection(*(set(member.supported_elements) for member in members.values()))
-    return tuple(sorted(known, key=lambda symbol: Element(symbol).Z))
+from smoacs_core.predictors.committee import common_elements, member_outputs
 
 
 class DftCorrectedPredictor(PropertyPredictor):
@@ -45,11 +39,9 @@ class DftCorrectedPredictor(PropertyPredictor):
 
     def inputs(self, crystals: CrystalBatch, graph: NeighborGraph) -> torch.Tensor:
         """(B, F) unscaled inputs: each member's prediction (on a graph at its own cutoff), then composition."""
-        columns = [member(crystals, graph if member.cutoff == self.cutoff else member.graph_for(crystals))
-                   for member in self.members.values()]
         composition = composition_columns(self.types_in_model_order(crystals), self.elements,
                                           crystals.site_crystal, crystals.lattices)
-        return torch.cat([torch.stack(columns, dim=1), composition], dim=1)
+        return torch.cat([member_outputs(self.members, crystals, graph, self.cutoff).T, composition], dim=1)
 
     def ensemble_predictions(self, inputs: torch.Tensor) -> torch.Tensor:
         """(M, B) predictions of every ensemble member from unscaled ``inputs``."""

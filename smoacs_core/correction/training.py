@@ -19,9 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from smoacs_core.batch import CrystalBatch
 from smoacs_core.correction.ensemble import fit_ensemble
-from smoacs_core.correction.predictor import DftCorrectedPredictor, common_elements
+from smoacs_core.correction.predictor import DftCorrectedPredictor
 from smoacs_core.labels import DftLabel
 from smoacs_core.predictors.base import PREDICTION_CHUNK, PropertyPredictor
+from smoacs_core.predictors.committee import common_elements
 
 DEFAULT_MEMBERS = ("megnet-mf2020-pbe", "cgcnn-bandgap", "cgcnn-metal-probability")
 """Independently trained models whose predictions the correction combines: the mean of the six multi-fidelity
@@ -132,7 +133,7 @@ def cross_validate(
     """Leave-one-group-out predictions of a fresh correction (same configuration) and of the committee mean."""
     groups = np.asarray(groups)
     held_out = np.zeros(len(gaps))
-    members = {name: member for name, member in predictor.members.items()}
+    members = dict(predictor.members)
     for group in dict.fromkeys(groups):
         test = torch.as_tensor(groups == group)
         fold = DftCorrectedPredictor(members, config.ensemble_size, config.hidden, "cross-validation fold")

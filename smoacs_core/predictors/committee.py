@@ -9,12 +9,29 @@ window, steering the optimizer away from crystals the members disagree on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
+from pymatgen.core import Element
 from torch import nn
 
 from smoacs_core.batch import CrystalBatch
 from smoacs_core.graph import NeighborGraph
 from smoacs_core.predictors.base import PropertyPredictor
+
+
+def common_elements(members: Mapping[str, PropertyPredictor]) -> tuple[str, ...]:
+    """The elements every member knows, by atomic number."""
+    known = set.intersection(*(set(member.supported_elements) for member in members.values()))
+    return tuple(sorted(known, key=lambda symbol: Element(symbol).Z))
+
+
+def member_outputs(
+    members: Mapping[str, PropertyPredictor], crystals: CrystalBatch, graph: NeighborGraph, cutoff: float
+) -> torch.Tensor:
+    """(M, B): each member on ``graph`` (built at ``cutoff``) when that is its cutoff, else on a graph of its own."""
+    return torch.stack([member(crystals, graph if member.cutoff == cutoff else member.graph_for(crystals))
+                        for member in members.values()])
 
 
 class CommitteePredictor(PropertyPredictor):
@@ -31,14 +48,11 @@ class CommitteePredictor(PropertyPredictor):
         (self.property_name, self.unit), = kinds
         self.identity = identity
         self.cutoff = max(member.cutoff for member in members.values())
-        known = set.intersection(*(set(member.supported_elements) for member in members.values()))
-        first = next(iter(members.values())).supported_elements
-        self.supported_elements = tuple(symbol for symbol in first if symbol in known)
+        self.supported_elements = common_elements(members)
 
     def member_predictions(self, crystals: CrystalBatch, graph: NeighborGraph) -> torch.Tensor:
         """(M, B): each member on a graph at its own cutoff."""
-        return torch.stack([member(crystals, graph if member.cutoff == self.cutoff else member.graph_for(crystals))
-                            for member in self.members.values()])
+        return member_outputs(self.members, crystals, graph, self.cutoff)
 
     def forward_with_spread(self, crystals: CrystalBatch, graph: NeighborGraph) -> tuple[torch.Tensor, torch.Tensor]:
         predictions = self.member_predictions(crystals, graph)

@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from smoacs_core.correction.predictor import common_elements
 from smoacs_core.correction.training import CorrectionConfig, train_correction, usable_labels
 from smoacs_core.correction.versions import (
     PREFIX,
@@ -23,6 +22,7 @@ from smoacs_core.correction.versions import (
 )
 from smoacs_core.labels import DftLabel
 from smoacs_core.predictors.base import PropertyPredictor
+from smoacs_core.predictors.committee import common_elements
 from smoacs_core.settings import SmoacsSettings
 
 
