@@ -20,8 +20,7 @@ from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 from scipy.special import ndtr
 
-from smoacs_core.batch import CrystalBatch
-from smoacs_core.predictors.base import PREDICTION_CHUNK, PropertyPredictor
+from smoacs_core.predictors.base import PropertyPredictor, structure_batches
 from smoacs_core.targets import PropertyTarget
 
 
@@ -61,8 +60,7 @@ def predict_with_uncertainty(predictor: PropertyPredictor, structures: Sequence[
     if not hasattr(predictor, "forward_with_spread"):
         raise ValueError(f"{predictor.identity} has no uncertainty; acquisition needs a trained dft-correction")
     means, spreads = [], []
-    for start in range(0, len(structures), PREDICTION_CHUNK):
-        batch = CrystalBatch.from_structures(structures[start:start + PREDICTION_CHUNK], predictor.supported_elements)
+    for batch in structure_batches(structures, predictor.supported_elements):
         mean, spread = predictor.forward_with_spread(batch, predictor.graph_for(batch))
         means.append(mean.double().numpy())
         spreads.append(spread.double().numpy())

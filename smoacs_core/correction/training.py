@@ -17,11 +17,10 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from smoacs_core.batch import CrystalBatch
 from smoacs_core.correction.ensemble import fit_ensemble
 from smoacs_core.correction.predictor import DftCorrectedPredictor
 from smoacs_core.labels import DftLabel
-from smoacs_core.predictors.base import PREDICTION_CHUNK, PropertyPredictor
+from smoacs_core.predictors.base import PropertyPredictor, structure_batches
 from smoacs_core.predictors.committee import common_elements
 
 DEFAULT_MEMBERS = ("megnet-mf2020-pbe", "cgcnn-bandgap", "cgcnn-metal-probability")
@@ -80,13 +79,10 @@ def usable_labels(labels: Sequence[DftLabel], config: CorrectionConfig, elements
 
 def label_inputs(predictor: DftCorrectedPredictor, labels: Sequence[DftLabel]) -> torch.Tensor:
     """(L, F) correction inputs of the labels' structures, as the predictor computes them."""
-    rows = []
+    structures = [label.structure for label in labels]
     with torch.no_grad():
-        for start in range(0, len(labels), PREDICTION_CHUNK):
-            structures = [label.structure for label in labels[start:start + PREDICTION_CHUNK]]
-            batch = CrystalBatch.from_structures(structures, predictor.supported_elements)
-            rows.append(predictor.inputs(batch, predictor.graph_for(batch)))
-    return torch.cat(rows)
+        return torch.cat([predictor.inputs(batch, predictor.graph_for(batch))
+                          for batch in structure_batches(structures, predictor.supported_elements)])
 
 
 def _bootstrap_counts(members: int, labels: int, generator: np.random.Generator) -> torch.Tensor:

@@ -9,7 +9,7 @@ subclassing :class:`PropertyPredictor`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -21,6 +21,14 @@ from smoacs_core.graph import NeighborGraph, build_neighbor_graph
 
 PREDICTION_CHUNK = 256
 """Structures per forward pass when judging results (bounds memory for large candidate sets)."""
+
+
+def structure_batches(
+    structures: Sequence[Structure], vocabulary: Sequence[str], device: str | torch.device = "cpu"
+) -> Iterator[CrystalBatch]:
+    """One-hot batches of ``PREDICTION_CHUNK`` structures at a time, in order."""
+    for start in range(0, len(structures), PREDICTION_CHUNK):
+        yield CrystalBatch.from_structures(structures[start : start + PREDICTION_CHUNK], vocabulary, device=device)
 
 
 class PropertyPredictor(nn.Module, ABC):
@@ -61,8 +69,6 @@ class PropertyPredictor(nn.Module, ABC):
     def predict(self, structures: Sequence[Structure], device: str | torch.device = "cpu") -> np.ndarray:
         """Predictions for discrete structures on freshly built graphs (how results are judged)."""
         values = []
-        for start in range(0, len(structures), PREDICTION_CHUNK):
-            chunk = structures[start : start + PREDICTION_CHUNK]
-            batch = CrystalBatch.from_structures(chunk, self.supported_elements, device=device)
+        for batch in structure_batches(structures, self.supported_elements, device):
             values.append(self(batch, self.graph_for(batch)).detach().cpu().double().numpy().reshape(-1))
         return np.concatenate(values) if values else np.zeros(0)
