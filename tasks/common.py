@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
@@ -34,6 +35,12 @@ NETWORK_RETRIES, RETRY_DELAY_SECONDS = 2, 30
 reference that fails on a passing network error is tried again before the run fails."""
 PASSWORD_SECRET_BLOCK = "smoacs-store-password"
 """Name of the Prefect Secret block holding the store password (used when SMOACS_STORE_PASSWORD is unset)."""
+
+
+def artifact_key(*parts: str) -> str:
+    """A Prefect artifact key from a run id and suffixes: Prefect accepts only lowercase letters, digits and
+    dashes, while run names may hold dots, underscores or capitals ('closed-loop-1.5')."""
+    return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower())
 
 
 def cache_policy(results_dir: Path) -> CachePolicy:

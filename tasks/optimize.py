@@ -14,7 +14,7 @@ from smoacs_core.run import load_predictors
 from smoacs_core.settings import SmoacsSettings
 from smoacs_core.steps.optimize import OptimizeInput, optimize
 from smoacs_core.steps.sample import InitialStructure
-from tasks.common import open_store
+from tasks.common import artifact_key, open_store
 
 _PROGRESS_EVERY = 10
 
@@ -45,7 +45,7 @@ def optimize_batch(
     logger = get_run_logger()
     predictors = load_predictors(optimization, SmoacsSettings())
     progress = create_progress_artifact(
-        progress=0.0, key=f"{run_id}-batch-{batch:04d}".lower().replace("_", "-"),
+        progress=0.0, key=artifact_key(run_id, f"batch-{batch:04d}"),
         description=f"SMOACS optimization of batch {batch} of run {run_id}",
     )
 

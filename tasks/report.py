@@ -11,7 +11,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from smoacs_core.stages import StructureStage
 from smoacs_core.steps.report import TOP_CANDIDATES, ReportInput, ReportOutput, report
 from smoacs_core.targets import PropertyTarget
-from tasks.common import open_store, stored_candidates
+from tasks.common import artifact_key, open_store, stored_candidates
 from vasp_inputs.results import DftCode
 
 
@@ -37,9 +37,9 @@ def write_report(
         novelty_reference=novelty_reference, dft_notes=[note for note in notes if note],
         out=Path(run_dir) / "report",
     ))
-    artifact_key = f"{run_id}".lower().replace("_", "-")
-    create_markdown_artifact(markdown=written.markdown, key=f"{artifact_key}-report", description="Discovery report")
-    create_table_artifact(table=written.top.to_dict(orient="records"), key=f"{artifact_key}-top-candidates",
+    create_markdown_artifact(markdown=written.markdown, key=artifact_key(run_id, "report"),
+                             description="Discovery report")
+    create_table_artifact(table=written.top.to_dict(orient="records"), key=artifact_key(run_id, "top-candidates"),
                           description=f"Top {TOP_CANDIDATES} candidates")
     store.save_summary(run_id, written.summary)
     summary = written.summary
