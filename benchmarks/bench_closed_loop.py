@@ -32,6 +32,7 @@ from bench_variants import RESULTS
 from flows.closed_loop import ClosedLoopConfig, closed_loop, round_config
 from flows.discovery import discovery
 from flows.local_prefect import local_prefect
+from flows.runs import continue_stored_run
 from smoacs_core.acquisition import AcquisitionConfig
 from smoacs_core.stages import judged_stage
 from smoacs_core.steps.round_outcome import round_outcome
@@ -78,6 +79,7 @@ def baseline_round(config: ClosedLoopConfig, name: str, number: int) -> dict:
     store = ResultsStore(default_store_url(results_dir))
     if not acquisition:
         run = run.model_copy(update={"dft": run.dft.model_copy(update={"acquisition": AcquisitionConfig()})})
+    run = continue_stored_run(run, store)
     discovery(run)
     target = range_target(run.optimization.targets, "band_gap")
     outcome = round_outcome(store.candidates(run.run_id), target, judged_stage(run.stages))

@@ -6,7 +6,9 @@ own), run the discovery pipeline with that correction as the band-gap predictor 
 DFT picks, then record the round's outcome: confirmed picks and the prospective error (the round's model on its
 picks, before it learns from them). Each round is a discovery run of its own, with an id derived from its
 configuration (which names the correction version), so a killed loop resumes at the round and stage it stopped
-in: finished tasks come from the cache, and training the same labels finds the same version.
+in: finished tasks come from the cache, and training the same labels finds the same version. A round stored by
+an earlier version of the pipeline (whose configuration lacked fields added since) keeps its run id, so its labels
+still count as that round's.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flows.config import DiscoveryConfig
 from flows.discovery import discovery, store_url_of
+from flows.runs import continue_stored_run
 from smoacs_core import __version__
 from smoacs_core.acquisition import AcquisitionConfig
 from smoacs_core.correction.training import CorrectionConfig
@@ -122,7 +125,7 @@ def closed_loop(config: ClosedLoopConfig) -> list[RoundRecord]:
         for number in range(config.rounds):
             store.set_stage(loop_id, f"round-{number}", "running")
             trained = learn_correction(store_url, sources, [r.run_id for r in rounds], config.correction)
-            run = round_config(config, number, trained.predictor_name)
+            run = continue_stored_run(round_config(config, number, trained.predictor_name), store)
             discovery(run)
             outcome = round_outcome(store.candidates(run.run_id), target, judged_stage(run.stages))
             rounds.append(RoundRecord(round=number, predictor=trained.predictor_name,

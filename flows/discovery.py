@@ -182,6 +182,7 @@ def _run_stages(config: DiscoveryConfig, run_id: str, store_url: str) -> dict:
             report = write_report(
                 run_id, str(config.run_dir), store_url, config.optimization.targets, judged_stage(config.stages),
                 batch_states, str(config.novelty_reference) if config.novelty_reference else None,
+                config.dft.max_e_above_hull,
             )
             failed = [b for b, state in batch_states.items() if state not in ("Completed", "Cached")]
             if failed:

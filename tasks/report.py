@@ -24,9 +24,11 @@ def write_report(
     judged: StructureStage,
     batch_states: dict[str, str],
     novelty_reference: str | None = None,
+    max_e_above_hull: float | None = None,
 ) -> ReportOutput:
     """Aggregate the run's candidates from the store into report files and UI artifacts; DFT results are
-    compared with the predictions at the ``judged`` stage and the band-gap range of ``targets``."""
+    compared with the predictions at the ``judged`` stage and the band-gap range of ``targets`` (and the hull
+    limit ``max_e_above_hull`` where DFT energies were judged against it)."""
     logger = get_run_logger()
     store = open_store(store_url)
     calculations = store.dft_calculations(run_id)
@@ -35,6 +37,7 @@ def write_report(
         run_id=run_id, candidates=stored_candidates(store, run_id, "report"), dft_calculations=calculations,
         stage_statuses=store.stage_statuses(run_id), batch_states=batch_states, targets=targets, judged=judged,
         novelty_reference=novelty_reference, dft_notes=[note for note in notes if note],
+        max_e_above_hull=max_e_above_hull,
         out=Path(run_dir) / "report",
     ))
     create_markdown_artifact(markdown=written.markdown, key=artifact_key(run_id, "report"),

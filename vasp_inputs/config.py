@@ -41,6 +41,13 @@ class DftConfig(BaseModel):
         description="Choose candidates by the probability that their DFT gap lands in the target window under a "
         "trained DFT correction, with a share of picks for the most uncertain (off by default: rank by criteria).",
     )
+    max_e_above_hull: float = Field(
+        default=0.1, ge=0,
+        description="eV/atom: a DFT-confirmed candidate also lies at most this far above the hull, where its DFT "
+        "energy stands on the hull reference's footing (VASP with MP2020 corrections against reference 'mp_api' "
+        "or an MP2020 entries file). GPAW energies, and references on another footing, leave the criterion to "
+        "the band gap alone; the report says which applied.",
+    )
     vasp: VaspSettings = Field(default_factory=VaspSettings, description="code 'vasp'.")
     gpaw: GpawSettings = Field(default_factory=GpawSettings, description="code 'gpaw'.")
 

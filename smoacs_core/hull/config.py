@@ -83,6 +83,14 @@ class HullConfig(BaseModel):
         "new stable phase; such candidates need DFT before anything else.",
     )
 
+    @property
+    def mp2020_footing(self) -> bool:
+        """Whether the reference's compounds stand on the MP2020 footing, so that a VASP energy with MP2020
+        corrections placed against them has a meaningful energy above hull: the Materials Project API's entries
+        and an entries file corrected with MP2020 do; the local data sets carry legacy (or unrecorded)
+        corrections."""
+        return self.reference == "mp_api" or (self.reference == "entries_file" and self.corrections == "MP2020")
+
     @model_validator(mode="after")
     def _check(self) -> HullConfig:
         if self.reference == "entries_file" and self.entries_file is None:

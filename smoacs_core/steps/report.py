@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from pydantic import BaseModel, ConfigDict  # noqa: E402
 
+from smoacs_core.confirmation import HULL_COLUMN, dft_confirmed  # noqa: E402
 from smoacs_core.cross_check import AGREE  # noqa: E402
 from smoacs_core.evaluation import criterion_columns, summarize  # noqa: E402
 from smoacs_core.files import FileRef  # noqa: E402
@@ -27,7 +28,7 @@ from smoacs_core.stages import StructureStage  # noqa: E402
 from smoacs_core.targets import PropertyTarget, range_target  # noqa: E402
 
 TOP_CANDIDATES = 20
-DFT_COLUMNS = ("dft.band_gap", "dft.band_gap_ok")
+DFT_COLUMNS = ("dft.band_gap", "dft.band_gap_ok", HULL_COLUMN)
 
 
 def describe_statuses(counts: Mapping[str, int]) -> str:
@@ -52,6 +53,8 @@ class ReportInput(BaseModel):
     novelty_reference: str | None = None
     dft_notes: list[str] = []
     """what the report says about the footing of the DFT codes' energies"""
+    max_e_above_hull: float | None = None
+    """the run's hull limit of DFT confirmation (eV/atom), where DFT energies were judged against it"""
     out: Path
 
 
@@ -113,8 +116,10 @@ def _cross_check(candidates: pd.DataFrame) -> dict | None:
                                   for c in spread}}
 
 
-def _dft(rows: pd.DataFrame, candidates: pd.DataFrame, judged_stage: str) -> dict | None:
-    """DFT counts per status, the confirmed rate, and ML-vs-DFT band gaps, or None if no DFT was handed out."""
+def _dft(rows: pd.DataFrame, candidates: pd.DataFrame, judged_stage: str, max_e_above_hull: float | None
+         ) -> dict | None:
+    """DFT counts per status, the confirmed rate (``smoacs_core.confirmation``), and ML-vs-DFT band gaps, or None
+    if no DFT was handed out."""
     if rows.empty:
         return None
     completed = rows[rows["status"] == "completed"]
@@ -123,8 +128,16 @@ def _dft(rows: pd.DataFrame, candidates: pd.DataFrame, judged_stage: str) -> dic
                      "statuses": rows["status"].value_counts().to_dict(), "completed": len(completed)}
     table = candidates.set_index("id").loc[list(completed["candidate_id"])]
     if "dft.band_gap_ok" in table.columns and len(table):
-        confirmed = table["dft.band_gap_ok"].fillna(False).astype(bool)
-        summary |= {"confirmed": int(confirmed.sum()), "confirmed_rate": float(confirmed.mean())}
+        gap_in_window = table["dft.band_gap_ok"].fillna(False).astype(bool)
+        confirmed = dft_confirmed(gap_in_window, table)
+        summary |= {"confirmed": int(confirmed.sum()), "confirmed_rate": float(confirmed.mean()),
+                    "gap_in_window": int(gap_in_window.sum())}
+        if HULL_COLUMN in table.columns and table[HULL_COLUMN].notna().any():
+            judged = table[HULL_COLUMN].dropna().astype(bool)
+            summary |= {"hull_judged": len(judged), "within_hull_limit": int(judged.sum()),
+                        "max_e_above_hull": max_e_above_hull}
+        elif "dft.e_above_hull" in table.columns and table["dft.e_above_hull"].notna().any():
+            summary["hull_shown_only"] = True
     if {"dft.band_gap", f"{judged_stage}.band_gap"} <= set(table.columns) and len(table):
         drift = (table["dft.band_gap"] - table[f"{judged_stage}.band_gap"]).dropna()
         summary |= {"ml_stage": judged_stage, "mean_abs_gap_drift": float(drift.abs().mean()),
@@ -202,9 +215,20 @@ def _markdown(
         dft = summary["dft"]
         codes = ", ".join(dft["labels"]) or ", ".join(dft["codes"])
         lines += ["", f"DFT ({codes}): {describe_statuses(dft['statuses'])}."]
-        if "confirmed" in dft:
+        if "hull_judged" in dft:
+            lines.append(f"DFT-confirmed: **{dft['confirmed']} of {dft['completed']}** completed candidates "
+                         f"(rate {dft['confirmed_rate']:.3f}): DFT band gap in the target range "
+                         f"({dft['gap_in_window']} of {dft['completed']}) and, for the {dft['hull_judged']} whose "
+                         "DFT energy is on the hull reference's footing (VASP with MP2020 corrections), at most "
+                         f"{dft['max_e_above_hull']} eV/atom above the hull ({dft['within_hull_limit']} of "
+                         f"{dft['hull_judged']}).")
+        elif "confirmed" in dft:
             lines.append(f"DFT-confirmed: **{dft['confirmed']} of {dft['completed']}** completed candidates "
                          f"have a DFT band gap in the target range (rate {dft['confirmed_rate']:.3f}).")
+        if dft.get("hull_shown_only"):
+            lines.append("The DFT energies above hull are shown but not part of the confirmation: the hull "
+                         "reference is not on the MP2020 footing of the VASP energies (for that, hull.reference "
+                         "'mp_api' or an entries file of MP2020 entries).")
         if "mean_abs_gap_drift" in dft:
             lines.append(f"ML ({dft['ml_stage']} structure) vs DFT band gap: mean |difference| "
                          f"{dft['mean_abs_gap_drift']:.2f} eV, DFT minus ML {dft['mean_gap_drift']:+.2f} eV on average "
@@ -239,7 +263,7 @@ def report(request: ReportInput) -> ReportOutput:
     summary["batches"] = request.batch_states
     directory = request.out
     directory.mkdir(parents=True, exist_ok=True)
-    dft = _dft(request.dft_calculations, candidates, request.judged)
+    dft = _dft(request.dft_calculations, candidates, request.judged, request.max_e_above_hull)
     if dft is not None:
         summary["dft"] = dft
         if dft.get("gaps"):

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from smoacs_core.confirmation import dft_confirmed
 from smoacs_core.stages import StructureStage
 from smoacs_core.targets import PropertyTarget
 
@@ -18,6 +19,7 @@ class RoundOutcome(BaseModel):
     picks: int
     """candidates whose DFT finished with a gap"""
     confirmed: int
+    """picks with the DFT gap in the window (and within the hull limit, where their energy was judged on it)"""
     confirmed_formulas: list[str]
     metals: int
     prospective_mae: float | None
@@ -31,7 +33,7 @@ def round_outcome(table: pd.DataFrame, target: PropertyTarget, judged: Structure
     gap_column = f"{StructureStage.DFT}.band_gap"
     done = table[table[gap_column].notna()] if gap_column in table.columns else table.iloc[0:0]
     gaps = done[gap_column].to_numpy(dtype=float) if len(done) else np.zeros(0)
-    confirmed = target.satisfied(gaps)
+    confirmed = dft_confirmed(pd.Series(target.satisfied(gaps), index=done.index), done).to_numpy()
     prospective = None
     for predicted_column in (f"{judged}.acquisition_mean", f"{judged}.band_gap"):  # what chose the picks
         if predicted_column in done.columns and done[predicted_column].notna().any():

@@ -18,9 +18,10 @@ from smoacs_core.store import CandidateData, PropertyValue, ResultsStore, defaul
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
-def _run_with_candidates(tmp_path, structures, predictors, dft: dict, low=0.5, high=0.8) -> DiscoveryConfig:
+def _run_with_candidates(tmp_path, structures, predictors, dft: dict, low=0.5, high=0.8, hull: dict | None = None
+                         ) -> DiscoveryConfig:
     """A run whose optimized candidates are ``structures`` (id -> Structure), as the optimize stage leaves them."""
-    config = DiscoveryConfig.model_validate({
+    config = DiscoveryConfig.model_validate({"hull": hull or {},
         "name": "dft-test", "results_dir": str(tmp_path),
         "stages": ["sample", "optimize", "dft_submit", "dft_harvest", "report"],
         "initial": {"kind": "dataset", "sampling": {"source": {"kind": "mp20"}}},
@@ -73,7 +74,30 @@ def test_vasp_local_submit_then_harvest_flow_updates_store_hull_and_report(tmp_p
     assert "DFT (VASP-PBE): 1 completed." in report and "DFT-confirmed: **1 of 1**" in report
     assert (config.run_dir / "report" / "dft_parity.png").stat().st_size > 10_000
     assert store.run(config.run_id).summary["dft"]["confirmed_rate"] == 1.0
+    assert "dft.e_above_hull_ok" not in store.candidates(config.run_id)  # local reference: legacy footing
+    assert "shown but not part of the confirmation" in report
     assert dft_harvest(store_url) == {}  # nothing left open
+
+
+def test_vasp_energy_above_an_mp2020_hull_joins_the_confirmation(tmp_path, si, si_chain, predictors, data_dir):
+    """Against MP2020 entries (the Materials Project's 2023 elemental references as an entries file) the VASP
+    energy with MP2020 corrections is on the reference's footing: confirmed = gap in the window and E_hull at
+    most dft.max_e_above_hull, both in the report."""
+    from flows.harvest import dft_harvest
+    from tasks.dft import submit_dft
+
+    entries = next((data_dir / "mp_elemental_refs").glob("*.json.gz"))
+    config = _run_with_candidates(tmp_path, {"si-0": si}, predictors, {"code": "vasp", "vasp": {"backend": "local"}},
+                                  hull={"reference": "entries_file", "entries_file": str(entries)})
+    store_url = default_store_url(tmp_path)
+    submit_dft(config.run_id, str(config.run_dir), store_url, config.dft, config.optimization.targets, "optimized")
+    assert dft_harvest(store_url) == {config.run_id: {"si-0": "completed"}}
+    candidate = ResultsStore(store_url).candidates(config.run_id).iloc[0]
+    assert candidate["dft.e_above_hull"] == pytest.approx(0.0, abs=0.02) and candidate["dft.e_above_hull_ok"]
+    report = (config.run_dir / "report" / "report.md").read_text()
+    assert "at most 0.1 eV/atom above the hull (1 of 1)" in report and "DFT-confirmed: **1 of 1**" in report
+    summary = ResultsStore(store_url).run(config.run_id).summary["dft"]
+    assert (summary["hull_judged"], summary["within_hull_limit"], summary["confirmed"]) == (1, 1, 1)
 
 
 def test_write_backend_leaves_work_open_for_the_cluster(tmp_path, si, no_potcar_library, predictors):

@@ -34,3 +34,11 @@ def test_ranked_picks_are_judged_by_the_runs_own_prediction():
     assert outcome.prospective_mae == pytest.approx((0.05 + 0.1 + 1.0) / 3)
     empty = round_outcome(table().drop(columns=["dft.band_gap"]), TARGET, StructureStage.PRERELAXED)
     assert (empty.picks, empty.confirmed, empty.prospective_mae) == (0, 0, None)
+
+
+def test_a_pick_above_the_hull_limit_is_not_confirmed_where_its_energy_was_judged():
+    """'dft.e_above_hull_ok' exists only where the DFT energy is on the hull reference's footing (VASP, MP2020):
+    there it joins the gap; a pick without it (GPAW, another footing) is judged by its gap alone."""
+    outcome = round_outcome(table(**{"dft.e_above_hull_ok": [False, np.nan, np.nan, np.nan]}), TARGET,
+                            StructureStage.PRERELAXED)
+    assert (outcome.picks, outcome.confirmed, outcome.confirmed_formulas) == (3, 1, ["CsPbI3"])
