@@ -102,11 +102,21 @@ def test_gpaw_parameters_follow_settings_and_mp_kpoint_density():
     plain = GpawSettings(spin="off", hubbard_u=False)
     unpolarized = gpaw_parameters(knif3, plain, reciprocal_density=64, txt=None)
     assert not unpolarized["spinpol"] and "magmoms" not in unpolarized and "setups" not in unpolarized
+    assert "mixer" not in parameters  # GPAW's default unless asked
+    mixer = {"name": "pulay", "beta": 0.05}
+    mixed = gpaw_parameters(knif3, GpawSettings(spin_mixer=mixer), reciprocal_density=64, txt=None)
+    assert mixed["mixer"] == mixer
+    closed_shell = GpawSettings(spin="off", spin_mixer=mixer)
+    assert "mixer" not in gpaw_parameters(knif3, closed_shell, reciprocal_density=64, txt=None)
 
 
 def test_settings_reject_unknown_fields():
     with pytest.raises(ValueError):
         GpawSettings(encut=520)
+    with pytest.raises(ValueError, match="spin_mixer .* GPAW does not accept it"):
+        GpawSettings(spin_mixer={"name": "broyden"})
+    with pytest.raises(ValueError, match="spin_mixer"):
+        GpawSettings(spin_mixer={"name": "pulay", "betta": 0.1})
 
 
 # --- band edges -----------------------------------------------------------------------------------

@@ -52,6 +52,8 @@ def gpaw_parameters(
     if physics.magmoms is not None:
         parameters["spinpol"] = True
         parameters["magmoms"] = physics.magmoms
+        if settings.spin_mixer is not None:
+            parameters["mixer"] = dict(settings.spin_mixer)
     else:
         parameters["spinpol"] = False
     return parameters

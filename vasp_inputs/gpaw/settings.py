@@ -10,9 +10,9 @@ defaults are chosen for converged GPAW numbers, not copied from the INCAR.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SpinPolarization = Literal["mp", "magnetic", "off"]
 BandGapMethod = Literal["bandpath", "mesh"]
@@ -57,6 +57,13 @@ class GpawSettings(BaseModel):
         description="Plane-wave eigensolver. GPAW 26's implicit default (PPCG) stopped with a LinAlgError "
                     "on spin-polarized bcc Cr, where Davidson converged; it was no faster elsewhere. A step "
                     "whose eigensolver breaks down is rerun once with the other one (jobs.py).",
+    )
+    spin_mixer: dict[str, Any] | None = Field(
+        default=None,
+        description="GPAW density-mixer keywords for spin-polarized cells (e.g. {'name': 'pulay'}, {'name': "
+                    "'msr1', 'beta': 0.02, 'weight': 100}); None: GPAW's default (MSR1, beta 0.05). "
+                    "Closed-shell cells always use GPAW's default. benchmarks/bench_gpaw_mixer.py measures "
+                    "the choices on the magnetic perovskites of the GPAW checks.",
     )
     scf_maxiter: int = Field(default=333, ge=1, description="SCF iteration limit (GPAW's default).")
     scf_energy_tolerance: float = Field(
@@ -132,6 +139,22 @@ class GpawSettings(BaseModel):
         description="Candidates the local pool computes at once, each a serial GPAW process with blas_threads "
         "threads; None: one per CPU core.",
     )
+
+    @field_validator("spin_mixer")
+    @classmethod
+    def _gpaw_knows_the_mixer(cls, mixer: dict[str, Any] | None) -> dict[str, Any] | None:
+        """GPAW's own parser checks the keywords when GPAW is installed (settings load without it too)."""
+        if mixer is None:
+            return None
+        try:
+            from gpaw.dft import Mixer
+        except ImportError:
+            return mixer
+        try:
+            Mixer.from_param(dict(mixer))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"spin_mixer {mixer}: GPAW does not accept it ({error})") from error
+        return mixer
 
     @model_validator(mode="after")
     def _cutoff_above_pulay_step(self) -> GpawSettings:
