@@ -36,6 +36,7 @@ from smoacs_core.targets import range_target
 from smoacs_core.yaml_files import read_yaml_mapping
 from tasks.common import open_store
 from tasks.learn import import_labels, learn_correction
+from tasks.loop_report import write_loop_report
 
 
 class ClosedLoopConfig(BaseModel):
@@ -131,7 +132,10 @@ def closed_loop(config: ClosedLoopConfig) -> list[RoundRecord]:
             rounds.append(RoundRecord(round=number, predictor=trained.predictor_name,
                                       trained_on=trained.record.labels, cv_mae=trained.record.metrics.cv_mae,
                                       run_id=run.run_id, outcome=outcome))
-            store.save_summary(loop_id, {"rounds": [r.model_dump(mode="json") for r in rounds]})
+            records = [r.model_dump(mode="json") for r in rounds]
+            store.save_summary(loop_id, {"rounds": records})
+            write_loop_report(store_url, loop_id, records, target, judged_stage(run.stages),
+                              str(config.discovery.results_dir / loop_id / "report"))
             store.set_stage(loop_id, f"round-{number}", "completed",
                             f"{outcome.confirmed} of {outcome.picks} confirmed; prospective MAE "
                             f"{outcome.prospective_mae}")

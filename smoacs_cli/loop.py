@@ -38,3 +38,4 @@ def loop(config_file: Annotated[Path, typer.Argument(help="Closed-loop configura
         table.add_row(str(record.round), record.predictor, str(record.trained_on), str(outcome.picks),
                       str(outcome.confirmed), str(outcome.metals), mae)
     Console().print(table)
+    console.print(f"report: {config.discovery.results_dir / config.loop_id / 'report' / 'loop_report.md'}")

@@ -28,22 +28,37 @@ class RoundOutcome(BaseModel):
     dft_seconds: float
 
 
-def round_outcome(table: pd.DataFrame, target: PropertyTarget, judged: StructureStage) -> RoundOutcome:
-    """The outcome of the DFT picks in ``table`` (a run's ``ResultsStore.candidates``) for the band-gap ``target``."""
+def round_picks(table: pd.DataFrame, target: PropertyTarget, judged: StructureStage) -> pd.DataFrame:
+    """The DFT picks of ``table`` (a run's ``ResultsStore.candidates``) with a DFT gap: id, formula, ``predicted``
+    (what chose them: the acquisition's mean at selection, or without one the run's gap at the judged stage; NaN
+    if neither), ``dft_band_gap``, ``confirmed`` (for the band-gap ``target``) and ``dft_seconds``."""
     gap_column = f"{StructureStage.DFT}.band_gap"
-    done = table[table[gap_column].notna()] if gap_column in table.columns else table.iloc[0:0]
-    gaps = done[gap_column].to_numpy(dtype=float) if len(done) else np.zeros(0)
-    confirmed = dft_confirmed(pd.Series(target.satisfied(gaps), index=done.index), done).to_numpy()
-    prospective = None
+    if gap_column not in table.columns:
+        table = table.assign(**{gap_column: np.nan})
+    done = table[table[gap_column].notna()]
+    gaps = done[gap_column].astype(float)
+    predicted = pd.Series(np.nan, index=done.index)
     for predicted_column in (f"{judged}.acquisition_mean", f"{judged}.band_gap"):  # what chose the picks
         if predicted_column in done.columns and done[predicted_column].notna().any():
-            predicted = done[predicted_column].to_numpy(dtype=float)
-            prospective = float(np.nanmean(np.abs(predicted - gaps)))
+            predicted = done[predicted_column].astype(float)
             break
     seconds_column = f"{StructureStage.DFT}.seconds"
+    seconds = done[seconds_column].fillna(0.0) if seconds_column in done.columns else pd.Series(0.0, index=done.index)
+    return pd.DataFrame({
+        "id": done["id"], "formula": done["formula"], "predicted": predicted, "dft_band_gap": gaps,
+        "confirmed": dft_confirmed(pd.Series(target.satisfied(gaps.to_numpy()), index=done.index), done),
+        "dft_seconds": seconds.astype(float),
+    })
+
+
+def round_outcome(table: pd.DataFrame, target: PropertyTarget, judged: StructureStage) -> RoundOutcome:
+    """The outcome of the DFT picks in ``table`` (a run's ``ResultsStore.candidates``) for the band-gap ``target``."""
+    picks = round_picks(table, target, judged)
+    errors = (picks["predicted"] - picks["dft_band_gap"]).abs().dropna()
     return RoundOutcome(
-        picks=len(done), confirmed=int(confirmed.sum()),
-        confirmed_formulas=sorted(set(done["formula"][confirmed])), metals=int((gaps <= METAL_GAP).sum()),
-        prospective_mae=prospective,
-        dft_seconds=float(done[seconds_column].fillna(0).sum()) if seconds_column in done.columns else 0.0,
+        picks=len(picks), confirmed=int(picks["confirmed"].sum()),
+        confirmed_formulas=sorted(set(picks["formula"][picks["confirmed"]])),
+        metals=int((picks["dft_band_gap"] <= METAL_GAP).sum()),
+        prospective_mae=float(errors.mean()) if len(errors) else None,
+        dft_seconds=float(picks["dft_seconds"].sum()),
     )

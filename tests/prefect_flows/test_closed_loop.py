@@ -81,6 +81,12 @@ def test_two_rounds_learn_from_their_own_dft_and_resume(tmp_path, monkeypatch, l
     assert "exploit: P(gap in [" in selection
     loop_run = store.run(config.loop_id)
     assert loop_run.status == "completed" and len(loop_run.summary["rounds"]) == 2
+    report_dir = config.discovery.results_dir / config.loop_id / "report"
+    loop_report = (report_dir / "loop_report.md").read_text()
+    assert f"| 0 | `{first.predictor}` | {first.trained_on} |" in loop_report
+    assert f"| 1 | `{second.predictor}` | {second.trained_on} |" in loop_report
+    assert f"## Round 1 (`{second.run_id}`)" in loop_report
+    assert (report_dir / "prospective_parity.png").stat().st_size > 10_000
 
     # the same configuration again resumes: every round's run and correction is found, nothing is recomputed
     again = closed_loop(config)
