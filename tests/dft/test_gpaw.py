@@ -103,6 +103,7 @@ def test_gpaw_parameters_follow_settings_and_mp_kpoint_density():
     unpolarized = gpaw_parameters(knif3, plain, reciprocal_density=64, txt=None)
     assert not unpolarized["spinpol"] and "magmoms" not in unpolarized and "setups" not in unpolarized
     assert "mixer" not in parameters  # GPAW's default unless asked
+    assert parameters["convergence"] == {"energy": 5e-4, "density": 1e-4, "eigenstates": 4e-8}
     mixer = {"name": "pulay", "beta": 0.05}
     mixed = gpaw_parameters(knif3, GpawSettings(spin_mixer=mixer), reciprocal_density=64, txt=None)
     assert mixed["mixer"] == mixer

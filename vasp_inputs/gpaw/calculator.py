@@ -43,7 +43,8 @@ def gpaw_parameters(
         "kpts": {"size": list(kpoint_mesh(structure, reciprocal_density)), "gamma": True},
         "occupations": {"name": "fermi-dirac", "width": settings.smearing_width},
         "eigensolver": settings.eigensolver,
-        "convergence": {"energy": settings.scf_energy_tolerance, "density": settings.scf_density_tolerance},
+        "convergence": {"energy": settings.scf_energy_tolerance, "density": settings.scf_density_tolerance,
+                        "eigenstates": settings.scf_eigenstates_tolerance},
         "maxiter": settings.scf_maxiter,
         "txt": None if txt is None else str(txt),
     }

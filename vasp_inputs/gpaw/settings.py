@@ -62,7 +62,7 @@ class GpawSettings(BaseModel):
         default=None,
         description="GPAW density-mixer keywords for spin-polarized cells (e.g. {'name': 'pulay'}, {'name': "
                     "'msr1', 'beta': 0.02, 'weight': 100}); None: GPAW's default (MSR1, beta 0.05). "
-                    "Closed-shell cells always use GPAW's default. benchmarks/bench_gpaw_mixer.py measures "
+                    "Closed-shell cells always use GPAW's default. benchmarks/bench_gpaw_scf.py measures "
                     "the choices on the magnetic perovskites of the GPAW checks.",
     )
     scf_maxiter: int = Field(default=333, ge=1, description="SCF iteration limit (GPAW's default).")
@@ -71,6 +71,10 @@ class GpawSettings(BaseModel):
     )
     scf_density_tolerance: float = Field(
         default=1e-4, gt=0, description="SCF density convergence, electrons per valence electron (GPAW's)."
+    )
+    scf_eigenstates_tolerance: float = Field(
+        default=4e-8, gt=0,
+        description="SCF eigenstate convergence, eV^2 per valence electron (GPAW's default).",
     )
 
     # --- relaxation ----------------------------------------------------------------------------------
