@@ -10,7 +10,6 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from flows.config import DiscoveryConfig
-from smoacs_core.confirmation import hull_criteria
 from smoacs_core.settings import SmoacsSettings
 from smoacs_core.stages import StructureStage, judged_stage
 from smoacs_core.store import default_store_url
@@ -29,20 +28,13 @@ def place_dft_energies_on_hull(config: DiscoveryConfig, run_id: str, store_url: 
     GPAW total energies are on a different footing from the Materials Project's VASP energies (other PAW
     setups, no fitted corrections), so they are not placed; the report says so.
     """
-    store = open_store(store_url)
-    table = store.dft_calculations(run_id, ["completed"])
+    table = open_store(store_url).dft_calculations(run_id, ["completed"])
     if not any(DftCode(code).on_materials_project_footing for code in set(table["code"])):
         return
     hull_config = config.hull.model_copy(update={"footing": "total_energy"})
     hull = place_candidates_on_hull.with_options(cache_policy=cache_policy(config.results_dir), refresh_cache=True)
     hull(run_id, str(config.run_dir), store_url, hull_config, config.optimization.targets, StructureStage.DFT,
-         "energy_per_atom")
-    if not hull_config.mp2020_footing:
-        return
-    column = f"{StructureStage.DFT}.e_above_hull"
-    candidates = store.candidates(run_id).set_index("id")
-    placed = candidates[column].dropna().to_dict() if column in candidates.columns else {}
-    store.save_criteria(run_id, StructureStage.DFT, hull_criteria(placed, config.dft.max_e_above_hull))
+         "energy_per_atom", config.dft.max_e_above_hull if hull_config.mp2020_footing else None)
 
 
 @flow(name="dft-harvest")

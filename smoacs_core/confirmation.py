@@ -16,7 +16,6 @@ import pandas as pd
 
 from smoacs_core.stages import StructureStage
 
-GAP_CRITERION = "band_gap_ok"
 HULL_CRITERION = "e_above_hull_ok"
 HULL_COLUMN = f"{StructureStage.DFT}.{HULL_CRITERION}"
 

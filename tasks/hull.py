@@ -13,6 +13,7 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from pydantic import BaseModel
 
+from smoacs_core.confirmation import hull_criteria
 from smoacs_core.files import FileRef
 from smoacs_core.hull.config import HullConfig
 from smoacs_core.hull.reference import ReferenceInfo
@@ -57,11 +58,13 @@ def place_candidates_on_hull(
     targets: list[PropertyTarget],
     stage: StructureStage = StructureStage.OPTIMIZED,
     energy_property: str | None = None,
+    max_e_above_hull: float | None = None,
 ) -> HullReport:
     """Place every candidate of ``stage`` against the hull of ``hull_config``'s reference.
 
     ``energy_property`` defaults to the footing's (formation_energy, or energy_per_atom for total energies).
     Ranking uses the first of the run's ``targets`` that is a range (e.g. the band gap) as the target error.
+    With ``max_e_above_hull``, every placed candidate also gets the DFT confirmation's hull criterion.
     """
     logger = get_run_logger()
     store = open_store(store_url)
@@ -86,9 +89,11 @@ def place_candidates_on_hull(
             for r in results
         },
     )
-    store.save_criteria(
-        run_id, stage, {r.id: {"plausible_hull_energy": not r.implausibly_stable} for r in results}
-    )
+    criteria = {r.id: {"plausible_hull_energy": not r.implausibly_stable} for r in results}
+    if max_e_above_hull is not None:
+        for candidate, criterion in hull_criteria({r.id: r.e_above_hull for r in results}, max_e_above_hull).items():
+            criteria[candidate] |= criterion
+    store.save_criteria(run_id, stage, criteria)
     incomplete, placed = placed_all.incomplete_systems, placed_all.placed
     on_hull = sum(bool(r.on_hull) for r in placed)
     message = (
